@@ -1,0 +1,1 @@
+"""session-features: Agno sessions in MongoDB → one row of features per session."""

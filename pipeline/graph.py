@@ -1,0 +1,50 @@
+"""The pipeline graph: read → normalize → group → combine → format → write.
+
+This module only wires named transforms."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+
+from pipeline.options import Config
+from transforms.features import ComputeFeatures
+from transforms.normalize import NormalizeSessions
+from transforms.read_dump import ReadDump, resolve_dump_folder
+from transforms.read_mongo import ReadMongo
+from transforms.simulated import ReadSimulated, parse_sim_uri
+from transforms.write import WriteDataset
+
+
+def make_source(cfg: Config) -> beam.PTransform:
+    if cfg.source_kind == "simulated":
+        return ReadSimulated(parse_sim_uri(cfg.source), cfg.window)
+    if cfg.source_kind == "mongodb":
+        return ReadMongo(cfg.source, cfg.database, cfg.collection, cfg.runs_collection, cfg.window, cfg.read_ranges)
+    return ReadDump(resolve_dump_folder(cfg.source, cfg.database), cfg.collection, cfg.runs_collection, cfg.window)
+
+
+class CountAs(beam.PTransform):
+    """(name, number of elements), 0 for an empty input."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.name = name
+
+    def expand(self, pcoll):
+        return pcoll | beam.combiners.Count.Globally() | beam.Map(lambda n, k=self.name: (k, n))
+
+
+def build(p: beam.Pipeline, cfg: Config, run_dir: str) -> None:
+    source = make_source(cfg)
+    read = p | "ReadSessions" >> source
+    sessions, quarantine, counts, candidates = read | "NormalizeSessions" >> NormalizeSessions(cfg.window)
+    rows = sessions | "ComputeFeatures" >> ComputeFeatures()
+    orphans = source.orphans(candidates)
+    all_counts = (
+        counts,
+        read["sessions"] | "CountRead" >> CountAs("sessions_read"),
+        rows | "CountRows" >> CountAs("rows_written"),
+        quarantine | "CountQuarantined" >> CountAs("quarantined"),
+        orphans | "OrphanCounts" >> beam.Map(lambda n: ("orphaned_runs", n)),
+    ) | "AllCounts" >> beam.Flatten()
+    (rows, quarantine, all_counts) | "WriteDataset" >> WriteDataset(run_dir, cfg.num_shards)

@@ -1,0 +1,172 @@
+"""Entry point: `python -m pipeline` / `session-features`.
+
+Checks what a user can get wrong before any work starts (one clear line and a
+non-zero exit, no traceback), runs the Beam pipeline, publishes the dataset
+with its manifest, and ends with a short summary.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipeline import publish
+from pipeline.graph import build
+from pipeline.options import Config, UsageError, parse
+from transforms.read_dump import dump_files, resolve_dump_folder
+from transforms.read_mongo import client
+from transforms.secrets import redact
+from transforms.simulated import parse_sim_uri
+
+log = logging.getLogger("session_features")
+EXIT_USAGE, EXIT_FAILED = 2, 1
+
+
+def check_source(cfg: Config) -> None:
+    """Fail fast, in one sentence, on a source that cannot be read."""
+    if cfg.source_kind == "simulated":
+        try:
+            parse_sim_uri(cfg.source)
+        except ValueError as exc:
+            raise UsageError(f"bad simulated source: {exc}") from None
+        return
+    if cfg.source_kind == "dump":
+        folder = resolve_dump_folder(cfg.source, cfg.database)
+        if not os.path.isdir(folder):
+            raise UsageError(f"the dump folder {folder} does not exist")
+        if not dump_files(folder, cfg.collection):
+            raise UsageError(f"the dump folder {folder} has no {cfg.collection}.jsonl, .json or .bson")
+        return
+    import pymongo.errors
+
+    if not cfg.database:
+        raise UsageError("--database is required when the MongoDB URI names none (env MONGO_DATABASE)")
+    try:
+        mongo = client(cfg.source)
+        with mongo:
+            mongo.admin.command("ping")
+            names = mongo[cfg.database].list_collection_names()
+    except pymongo.errors.ConfigurationError as exc:
+        raise UsageError(f"bad MongoDB URI: {redact(str(exc))}") from None
+    except pymongo.errors.OperationFailure as exc:
+        raise UsageError(f"MongoDB refused the request: {redact(str(exc.details or exc))[:300]}") from None
+    except pymongo.errors.PyMongoError as exc:
+        first = redact(str(exc)).split(",")[0][:200]
+        raise UsageError(f"cannot reach MongoDB at {redact(cfg.source)}: {first}") from None
+    if cfg.collection not in names:
+        raise UsageError(f"database {cfg.database!r} has no collection {cfg.collection!r}")
+
+
+def check_output(output: str) -> None:
+    if "://" in output:
+        return
+    try:
+        os.makedirs(output, exist_ok=True)
+        probe = os.path.join(output, f".write-test-{os.getpid()}")
+        with open(probe, "w") as handle:
+            handle.write("ok")
+        os.remove(probe)
+    except OSError as exc:
+        raise UsageError(f"cannot write to the output folder {output}: {exc.strerror}") from None
+
+
+def _runner(beam_args: list[str]) -> str:
+    opts = PipelineOptions(beam_args).get_all_options()
+    runner = opts.get("runner") or "DirectRunner"
+    return runner if isinstance(runner, str) else type(runner).__name__
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the job; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        cfg, beam_args = parse(argv)
+        check_source(cfg)
+        check_output(cfg.output)
+    except UsageError as exc:
+        print(f"session-features: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    started = dt.datetime.now(dt.UTC)
+    run_id = publish.new_run_id(started)
+    run_dir = publish.join(cfg.output, run_id)
+    runner = _runner(beam_args)
+    log.info(
+        "reading %s (%s) for %s .. %s with %s",
+        redact(cfg.source),
+        cfg.collection,
+        *cfg.window.describe().values(),
+        runner,
+    )
+    t0 = time.monotonic()
+    try:
+        options = PipelineOptions(beam_args, save_main_session=False)
+        with beam.Pipeline(options=options) as p:
+            build(p, cfg, run_dir)
+    except Exception as exc:  # noqa: BLE001 - the run failed: one line, nothing published
+        _discard(run_dir)
+        print(f"session-features: the run failed, nothing was published: {redact(_first_line(exc))}", file=sys.stderr)
+        log.debug("run failure", exc_info=True)
+        return EXIT_FAILED
+
+    counts = publish.read_counts(run_dir)
+    finished = dt.datetime.now(dt.UTC)
+    manifest = publish.write_manifest(
+        cfg.output,
+        run_dir,
+        {
+            "feature_set_version": "v1",
+            "run_id": run_id,
+            "window": {**cfg.window.describe(), "start_date": cfg.start_date, "end_date": cfg.end_date},
+            "source": {
+                "kind": cfg.source_kind,
+                "uri": redact(cfg.source),
+                "database": cfg.database,
+                "collection": cfg.collection,
+                "runs_collection": cfg.runs_collection,
+            },
+            "runner": runner,
+            "format": "csv",
+            "counts": counts,
+            "started_at": started.isoformat().replace("+00:00", "Z"),
+            "finished_at": finished.isoformat().replace("+00:00", "Z"),
+        },
+    )
+    seconds = time.monotonic() - t0
+    log.info(
+        "done: %s rows, %s quarantined, %s duplicates, %s orphaned runs in %.1f s (%.0f sessions/s) → %s",
+        f"{counts['rows_written']:,}",
+        f"{counts['quarantined']:,}",
+        f"{counts['duplicates']:,}",
+        f"{counts['orphaned_runs']:,}",
+        seconds,
+        counts["sessions_read"] / max(seconds, 1e-9),
+        publish.join(cfg.output, publish.MANIFEST),
+    )
+    log.debug("manifest: %s", manifest)
+    return 0
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]
+
+
+def _discard(run_dir: str) -> None:
+    if "://" not in run_dir:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    for noisy in ("apache_beam", "pymongo"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    sys.exit(run())

@@ -1,0 +1,1 @@
+"""Composite PTransforms, per-format readers and metric families of session-features."""

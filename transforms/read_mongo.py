@@ -1,0 +1,202 @@
+"""Reading a window of sessions and their runs from MongoDB (6–8, Atlas) or FerretDB.
+
+Beam's `ReadFromMongoDB` splits a whole collection by `_id` with `splitVector`
+or `$bucketAuto` (absent on Atlas and FerretDB) and fails on empty
+collections. We read the window instead: it is split into time ranges, each a
+plain `find` with the window filter and a projection, so every server that
+speaks the wire protocol can answer, and an index on `created_at` is used.
+agno3 runs are read by `session_id $in` batches of the window's sessions (the
+runs collection's `session_id` index), which also finds a session's runs that
+started before the window.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import apache_beam as beam
+
+from transforms.timestamps import BadTimestamp, to_epoch
+from transforms.window import Window, considered
+
+log = logging.getLogger(__name__)
+
+SESSION_FIELDS = (
+    "_id", "session_id", "session_type", "agent_id", "team_id", "workflow_id",
+    "agent_data", "team_data", "workflow_data", "session_data", "metadata", "summary",
+    "runs", "memory", "user_data", "created_at", "updated_at",
+)  # fmt: skip
+RUN_FIELDS = (
+    "_id", "run_id", "session_id", "parent_run_id", "status", "run_index", "created_at", "run_data",
+)  # fmt: skip
+RUN_BATCH = 500  # session ids per `$in` query for agno3 runs
+
+
+def _number(x: float) -> int | float:
+    return int(x) if float(x).is_integer() else x
+
+
+def created_at_filter(part: Window, untyped: bool) -> dict[str, Any]:
+    """`created_at` in `part` as epoch seconds, epoch ms or a BSON date; with
+    `untyped`, also documents without one or with a string (parsed afterwards)."""
+    start, end = dt.datetime.fromtimestamp(part.start, dt.UTC), dt.datetime.fromtimestamp(
+        part.end, dt.UTC
+    )
+    ors: list[dict[str, Any]] = [
+        {"created_at": {"$gte": _number(part.start), "$lt": _number(part.end)}},
+        {"created_at": {"$gte": _number(part.start * 1000), "$lt": _number(part.end * 1000)}},
+        {"created_at": {"$gte": start, "$lt": end}},
+    ]
+    if untyped:
+        ors += [{"created_at": None}, {"created_at": {"$type": "string"}}]
+    return {"$or": ors}
+
+
+def runs_collection_name(collection: str, runs_collection: str | None) -> str:
+    """FEATURES.md §1: the flag, else `agno_runs` beside `agno_sessions`, else `<collection>_runs`."""
+    if runs_collection:
+        return runs_collection
+    return "agno_runs" if collection == "agno_sessions" else f"{collection}_runs"
+
+
+def client(uri: str):
+    import pymongo
+
+    return pymongo.MongoClient(uri, serverSelectionTimeoutMS=10_000, appname="session-features")
+
+
+class _MongoFn(beam.DoFn):
+    def __init__(self, uri: str, database: str, collection: str):
+        self.uri, self.database, self.collection = uri, database, collection
+
+    def setup(self) -> None:
+        self._client = client(self.uri)
+        self._coll = self._client[self.database][self.collection]
+
+    def teardown(self) -> None:
+        self._client.close()
+
+
+class _Progress:
+    """Log lines with counts and rates while a long read goes on."""
+
+    def __init__(self, what: str, every: int = 50_000):
+        self.what, self.every, self.n, self.t0 = what, every, 0, time.monotonic()
+
+    def tick(self) -> None:
+        self.n += 1
+        if self.n % self.every == 0:
+            rate = self.n / max(time.monotonic() - self.t0, 1e-9)
+            log.info("read %s %s so far (%.0f/s)", f"{self.n:,}", self.what, rate)
+
+
+class ReadSessionRange(_MongoFn):
+    """The session documents of one time range that the window considers."""
+
+    def __init__(self, uri: str, database: str, collection: str, window: Window):
+        super().__init__(uri, database, collection)
+        self.window = window
+
+    def process(self, part: tuple[Window, bool]) -> Iterator[dict]:
+        rng, untyped = part
+        progress = _Progress("sessions")
+        cursor = self._coll.find(
+            created_at_filter(rng, untyped), {f: 1 for f in SESSION_FIELDS}, batch_size=1000
+        )
+        for doc in cursor:
+            # The server filter may fetch a superset; the exact test is made here.
+            if considered(doc.get("created_at"), self.window):
+                progress.tick()
+                yield doc
+
+
+class ReadRunsOfSessions(_MongoFn):
+    """agno3 run documents of a batch of session ids, keyed by session_id."""
+
+    def process(self, session_ids: list[str]) -> Iterator[tuple[str, dict]]:
+        query = {"session_id": {"$in": list(session_ids)}}
+        for doc in self._coll.find(query, {f: 1 for f in RUN_FIELDS}, batch_size=1000):
+            yield doc["session_id"], doc
+
+
+class ReadRunRefs(_MongoFn):
+    """(session_id, 1) for each run document created in the window: the orphan check's input."""
+
+    def __init__(self, uri: str, database: str, collection: str, window: Window):
+        super().__init__(uri, database, collection)
+        self.window = window
+
+    def process(self, part: tuple[Window, bool]) -> Iterator[tuple[str, int]]:
+        rng, _ = part
+        for doc in self._coll.find(created_at_filter(rng, False), {"session_id": 1, "created_at": 1}):
+            try:
+                inside = self.window.contains(to_epoch(doc.get("created_at")))
+            except BadTimestamp:
+                inside = False
+            if inside and isinstance(doc.get("session_id"), str):
+                yield doc["session_id"], 1
+
+
+class CountMissingSessions(_MongoFn):
+    """For (session_id, runs) candidates: the runs whose session exists nowhere."""
+
+    def process(self, batch: list[tuple[str, int]]) -> Iterator[int]:
+        ids = [sid for sid, _ in batch]
+        found = {d["session_id"] for d in self._coll.find({"session_id": {"$in": ids}}, {"session_id": 1})}
+        for sid, n in batch:
+            if sid not in found:
+                yield n
+
+
+def window_parts(window: Window, parts: int) -> list[tuple[Window, bool]]:
+    """Sub-ranges of the window; the first also reads undated and string-dated documents."""
+    return [(part, i == 0) for i, part in enumerate(window.split(parts))]
+
+
+class ReadMongo(beam.PTransform):
+    """sessions, runs (keyed), refs (keyed) and an orphan counter for a MongoDB source."""
+
+    def __init__(self, uri: str, database: str, collection: str, runs_collection: str, window: Window, parts: int):
+        super().__init__()
+        self.uri, self.database, self.collection = uri, database, collection
+        self.runs_collection, self.window, self.parts = runs_collection, window, parts
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> dict[str, beam.PCollection]:
+        parts = window_parts(self.window, self.parts)
+        ranges = pbegin | "Ranges" >> beam.Create(parts) | "SpreadRanges" >> beam.Reshuffle()
+        sessions = ranges | "ReadSessions" >> beam.ParDo(
+            ReadSessionRange(self.uri, self.database, self.collection, self.window)
+        )
+        runs = (
+            sessions
+            | "SessionIds" >> beam.FlatMap(_session_id)
+            | "BatchIds" >> beam.BatchElements(min_batch_size=RUN_BATCH, max_batch_size=RUN_BATCH)
+            | "ReadRuns" >> beam.ParDo(ReadRunsOfSessions(self.uri, self.database, self.runs_collection))
+        )
+        refs = ranges | "ReadRunRefs" >> beam.ParDo(
+            ReadRunRefs(self.uri, self.database, self.runs_collection, self.window)
+        )
+        return {
+            "sessions": sessions,
+            "runs": runs,
+            "refs": refs,
+            "known": pbegin | "NoKnown" >> beam.Create([]),
+            "quarantine": pbegin | "NoBadLines" >> beam.Create([]),
+        }
+
+    def orphans(self, candidates: beam.PCollection) -> beam.PCollection:
+        return (
+            candidates
+            | "BatchCandidates" >> beam.BatchElements(min_batch_size=1, max_batch_size=RUN_BATCH)
+            | "LookUpSessions" >> beam.ParDo(CountMissingSessions(self.uri, self.database, self.collection))
+        )
+
+
+def _session_id(doc: dict) -> Iterable[str]:
+    sid = doc.get("session_id")
+    if isinstance(sid, str) and sid:
+        yield sid

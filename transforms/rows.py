@@ -1,0 +1,70 @@
+"""A session's feature row: family outputs joined with session facts, and its CSV form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transforms.columns import COLUMN_NAMES, COLUMNS
+from transforms.metrics import ratio
+from transforms.records import SessionInfo
+from transforms.timestamps import format_ts, from_epoch
+
+
+def assemble_row(info: SessionInfo, families: tuple[dict[str, Any], ...]) -> dict[str, Any]:
+    """One row, the columns in order."""
+    values: dict[str, Any] = {}
+    for family in families:
+        values.update(family)
+    primary = values.pop("primary_model")
+    provider, model_id = primary if primary is not None else (info.model_provider, info.model_id)
+    start = from_epoch(info.session_start)
+    weekday = start.weekday()
+    values.update(
+        session_id=info.session_id,
+        session_type=info.session_type,
+        source_format=info.source_format,
+        agent_id=info.agent_id,
+        agent_name=info.agent_name,
+        model_provider=provider,
+        model_id=model_id,
+        output_tokens_per_s=ratio(values["output_tokens_sum"], values["duration_sum_s"]),
+        has_failure=values["error_runs"] > 0 or values["tool_errors_sum"] > 0,
+        session_start=info.session_start,
+        start_hour_utc=start.hour,
+        start_weekday=weekday,
+        is_weekend=weekday >= 5,
+    )
+    return {name: values[name] for name in COLUMN_NAMES}
+
+
+_TYPES = {c.name: c.type for c in COLUMNS}
+
+
+def csv_value(value: Any, kind: str) -> str:
+    if value is None:
+        return ""
+    if kind == "bool":
+        return "true" if value else "false"
+    if kind == "timestamp":
+        return format_ts(value)
+    if kind == "float":
+        return repr(float(value))  # shortest round-trip form
+    if kind == "int":
+        return str(int(value))
+    return str(value)
+
+
+def csv_header() -> str:
+    return ",".join(COLUMN_NAMES)
+
+
+def _quote(field: str) -> str:
+    # RFC 4180: quote fields holding a comma, a quote or a line break (CR too,
+    # which the csv module leaves bare)
+    if any(ch in field for ch in ',"\r\n'):
+        return '"' + field.replace('"', '""') + '"'
+    return field
+
+
+def to_csv_line(row: dict[str, Any]) -> str:
+    return ",".join(_quote(csv_value(row[name], _TYPES[name])) for name in COLUMN_NAMES)

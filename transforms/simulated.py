@@ -1,0 +1,240 @@
+"""A deterministic generator of realistic Agno-format sessions: the embedded default
+source (`simulated://?sessions=N&seed=S`), also written to dumps or MongoDB by
+`python -m pipeline.simulate`.
+
+Session `i` depends only on (seed, i), so any split of the work yields the same
+documents. Shapes follow what agno writes (see ../shared/examples/agno).
+"""
+
+from __future__ import annotations
+
+import random
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import apache_beam as beam
+
+from transforms.window import Window
+
+MODELS = (
+    ("OpenAI", "gpt-4o-mini"),
+    ("OpenAI", "gpt-4o"),
+    ("Anthropic", "claude-sonnet-4-5"),
+    ("Google", "gemini-2.0-flash"),
+)
+TOOLS = ("get_weather", "search_web", "lookup_stock", "read_file", "send_email", "run_sql")
+FORMATS = ("agno3", "agno2", "agno1", "phidata")
+CHUNK = 2_000  # sessions generated per element
+
+
+@dataclass(frozen=True)
+class SimParams:
+    sessions: int = 1_000
+    seed: int = 42
+    formats: tuple[str, ...] = ("agno3",)
+    runs: float = 4.0  # mean runs per session
+    tools: float = 0.75  # mean tool calls per top-level run
+    error_rate: float = 0.05  # runs that end in ERROR
+    tool_error_rate: float = 0.05
+    bad_rate: float = 0.0  # documents that must be quarantined
+    start: str | None = None  # generation window; default: the pipeline's
+    end: str | None = None
+
+
+def parse_sim_uri(uri: str) -> SimParams:
+    """`simulated://?sessions=N&seed=S&formats=agno3,agno2&error_rate=0.1&...`"""
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(uri).query)
+    params = SimParams()
+    updates: dict[str, Any] = {}
+    for key, values in query.items():
+        value = values[-1]
+        if key not in SimParams.__dataclass_fields__:
+            raise ValueError(f"unknown simulated source parameter {key!r}")
+        if key == "formats":
+            formats = tuple(f.strip() for f in value.split(",") if f.strip())
+            unknown = set(formats) - set(FORMATS)
+            if unknown or not formats:
+                raise ValueError(f"formats must be among {', '.join(FORMATS)}")
+            updates[key] = formats
+        elif key in ("sessions", "seed"):
+            updates[key] = int(value)
+        elif key in ("start", "end"):
+            updates[key] = value
+        else:
+            updates[key] = float(value)
+    return replace(params, **updates)
+
+
+def _oid(rng: random.Random):
+    from bson import ObjectId
+
+    return ObjectId(rng.randbytes(12))
+
+
+def _uuid(rng: random.Random) -> str:
+    h = rng.randbytes(16).hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _run_dict(rng: random.Random, p: SimParams, sid: str, owner: dict, at: int, model: tuple, parent: str | None):
+    provider, model_id = model
+    calls = []
+    for _ in range(min(8, int(rng.expovariate(1 / p.tools)) if p.tools > 0 else 0)):
+        calls.append(
+            {
+                "tool_call_id": f"call_{_uuid(rng)[:8]}",
+                "tool_name": rng.choice(TOOLS),
+                "tool_args": {},
+                "tool_call_error": rng.random() < p.tool_error_rate,
+                "metrics": {"duration": round(rng.uniform(0.01, 2.5), 6)},
+                "created_at": at,
+            }
+        )
+    failed = rng.random() < p.error_rate
+    inp = rng.randint(200, 6000)
+    out = rng.randint(10, 800)
+    metrics: dict[str, Any] = {"duration": round(rng.uniform(0.3, 20.0), 6)}
+    if not failed:
+        metrics.update(
+            input_tokens=inp,
+            output_tokens=out,
+            total_tokens=inp + out,
+            time_to_first_token=round(rng.uniform(0.1, 2.0), 6),
+        )
+        if rng.random() < 0.4:
+            metrics["cache_read_tokens"] = rng.randint(0, inp)
+        if rng.random() < 0.2:
+            metrics["reasoning_tokens"] = rng.randint(0, out)
+    run = {
+        "run_id": _uuid(rng),
+        **owner,
+        "session_id": sid,
+        "parent_run_id": parent,
+        "model": model_id,
+        "model_provider": provider,
+        "created_at": at,
+        "status": "ERROR" if failed else "COMPLETED",
+        "metrics": metrics,
+        "tools": calls,
+    }
+    return run
+
+
+def _legacy(run: dict, fmt: str) -> dict:
+    """agno1 / phidata shapes: list metrics, `time`, no status/provider in phidata."""
+    m = run["metrics"]
+    metrics = {
+        "input_tokens": [m.get("input_tokens", 0)],
+        "output_tokens": [m.get("output_tokens", 0)],
+        "total_tokens": [m.get("total_tokens", 0)],
+        "cached_tokens": [m.get("cache_read_tokens", 0)],
+        "time": [m["duration"]],
+    }
+    tools = [{**t, "metrics": {"time": t["metrics"]["duration"]}} for t in run["tools"]]
+    base = {k: run[k] for k in ("run_id", "session_id", "model", "created_at") if k in run}
+    if fmt == "agno1":
+        return {**base, "agent_id": run.get("agent_id"), "model_provider": run["model_provider"],
+                "status": "RUNNING", "metrics": metrics, "tools": tools}  # fmt: skip
+    messages = [{"role": "tool", "tool_name": t["tool_name"], "tool_call_error": t["tool_call_error"],
+                 "metrics": t["metrics"], "created_at": run["created_at"]} for t in tools]  # fmt: skip
+    return {"message": {"role": "user", "created_at": run["created_at"]},
+            "response": {**base, "metrics": metrics, "messages": messages}}  # fmt: skip
+
+
+def generate(index: int, p: SimParams, window: Window) -> tuple[dict, list[dict]]:
+    """Session `index`: its session document and its agno3 run documents."""
+    rng = random.Random(f"{p.seed}:{index}")
+    fmt = p.formats[index % len(p.formats)]
+    sid = f"sim-{p.seed}-{index:09d}"
+    span = max(1, int(window.end - window.start) - 1)
+    created = int(window.start) + rng.randrange(span)
+    kind = "agent" if fmt in ("agno1", "phidata") else rng.choices(("agent", "team", "workflow"), (80, 15, 5))[0]
+    n = int(rng.expovariate(1 / p.runs)) + (1 if rng.random() < 0.9 else 0)
+    ident = f"{kind}-{rng.randrange(20):02d}"
+    model = rng.choice(MODELS)
+    owner = {f"{kind}_id": ident}
+    runs: list[dict] = []
+    at = created
+    for _ in range(n):
+        top = _run_dict(rng, p, sid, owner, at, model if rng.random() < 0.85 else rng.choice(MODELS), None)
+        if kind == "workflow":
+            step = _run_dict(rng, p, sid, {"agent_id": "writer"}, at, model, top["run_id"])
+            top = {**top, "workflow_id": ident, "tools": [], "step_executor_runs": [step],
+                   "metrics": {"steps": {"write": {"metrics": step["metrics"]}},
+                               "duration": top["metrics"]["duration"]}}  # fmt: skip
+        runs.append(top)
+        if kind == "team":
+            for _ in range(rng.randint(1, 2)):
+                member = rng.choice(MODELS)
+                runs.append(_run_dict(rng, p, sid, {"agent_id": "member"}, at, member, top["run_id"]))
+        at += int(rng.uniform(5, 900))
+    data = {"name": f"{kind.title()} {ident}", f"{kind}_id": ident}
+    if kind != "workflow":
+        data["model"] = {"id": model[1], "provider": model[0], "name": "Chat"}
+    session: dict[str, Any] = {
+        "_id": _oid(rng),
+        "session_id": sid,
+        "user_id": f"user-{rng.randrange(1000)}",
+        "created_at": created,
+        "updated_at": at,
+    }
+    run_docs: list[dict] = []
+    if fmt in ("agno1", "phidata"):
+        session.update(agent_id=ident, agent_data=data, memory={"runs": [_legacy(r, fmt) for r in runs]})
+        if fmt == "phidata":
+            session["user_data"] = None
+    else:
+        session.update(session_type=kind, **owner, **{f"{kind}_data": data}, session_data={})
+        if fmt == "agno2":
+            session["runs"] = runs
+        else:
+            for k, r in enumerate(runs):
+                run_docs.append(
+                    {"_id": _oid(rng), "run_id": r["run_id"], "session_id": sid, "run_type": kind,
+                     "parent_run_id": r["parent_run_id"], "status": r["status"], "run_index": k,
+                     "created_at": r["created_at"], "updated_at": r["created_at"], "run_data": r}  # fmt: skip
+                )
+    if p.bad_rate and rng.random() < p.bad_rate:
+        session["runs" if fmt in ("agno2", "agno3") else "memory"] = "{not json"
+        run_docs = []
+    return session, run_docs
+
+
+def generate_range(chunk: tuple[int, int], p: SimParams, window: Window) -> Iterator[Any]:
+    for i in range(*chunk):
+        session, run_docs = generate(i, p, window)
+        yield session
+        for doc in run_docs:
+            yield beam.pvalue.TaggedOutput("runs", doc)
+
+
+def sim_window(p: SimParams, window: Window) -> Window:
+    from transforms.window import parse_window
+
+    return parse_window(p.start, p.end) if p.start and p.end else window
+
+
+class ReadSimulated(beam.PTransform):
+    def __init__(self, params: SimParams, window: Window):
+        super().__init__()
+        self.params, self.window = params, window
+
+    def expand(self, pbegin):
+        from transforms.read_dump import ShapeDocuments
+
+        chunks = [(a, min(a + CHUNK, self.params.sessions)) for a in range(0, self.params.sessions, CHUNK)]
+        docs = (
+            pbegin
+            | "Chunks" >> beam.Create(chunks)
+            | "Spread" >> beam.Reshuffle()
+            | "Generate"
+            >> beam.FlatMap(generate_range, self.params, sim_window(self.params, self.window)).with_outputs(
+                "runs", main="sessions"
+            )
+        )
+        return (docs.sessions, docs.runs) | "Shape" >> ShapeDocuments(self.window)
+
+    def orphans(self, candidates):
+        return candidates | "OrphanRuns" >> beam.Values()
