@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Run session-features on the embedded simulated source with the DirectRunner.
+# Installs what it needs into ./.venv on first use. Extra arguments go to the job,
+# e.g. ./run_local.sh --source mongodb://localhost:27017/agno --start_date 2024-12-01 --end_date 2024-12-31
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PY=${PYTHON:-python3.11}
+if [ ! -x .venv/bin/python ]; then
+  echo "run_local: creating .venv and installing requirements (first run only)…"
+  "$PY" -m venv .venv
+  .venv/bin/pip install --quiet --upgrade pip
+fi
+if ! .venv/bin/python -c "import apache_beam, pymongo, numpy" 2>/dev/null; then
+  .venv/bin/pip install --quiet -r requirements.txt
+fi
+
+export START_DATE=${START_DATE:-2024-12-01}
+export END_DATE=${END_DATE:-2024-12-31}
+export MONGO_URI=${MONGO_URI:-"simulated://?sessions=5000&seed=7&formats=agno3,agno3,agno3,agno2,agno1,phidata&bad_rate=0.002"}
+export OUTPUT=${OUTPUT:-output/local}
+
+.venv/bin/python -m pipeline "$@"
+echo "run_local: dataset and manifest in ${OUTPUT} (see ${OUTPUT}/manifest.json)"
