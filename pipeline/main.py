@@ -79,9 +79,8 @@ def check_output(output: str) -> None:
 
 
 def _runner(beam_args: list[str]) -> str:
-    opts = PipelineOptions(beam_args).get_all_options()
-    runner = opts.get("runner") or "DirectRunner"
-    return runner if isinstance(runner, str) else type(runner).__name__
+    runner = PipelineOptions(beam_args).get_all_options().get("runner")
+    return runner if isinstance(runner, str) else "DirectRunner"
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -99,6 +98,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     run_id = publish.new_run_id(started)
     run_dir = publish.join(cfg.output, run_id)
     runner = _runner(beam_args)
+    if not any(a.startswith("--runner") for a in beam_args):
+        beam_args = [*beam_args, f"--runner={runner}"]
     log.info(
         "reading %s (%s) for %s .. %s with %s",
         redact(cfg.source),
