@@ -1,0 +1,33 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from ferretdb import FerretDB
+from pymongo.database import Database
+
+
+@pytest.fixture(scope="session")
+def ferretdb() -> Iterator[FerretDB]:
+    """One real MongoDB-wire server (FerretDB/SQLite) for the whole session.
+
+    Builds the binary on first use; raises (never skips) if it cannot start.
+    """
+    with FerretDB() as server:
+        yield server
+
+
+@pytest.fixture
+def mongo_db(ferretdb: FerretDB) -> Iterator[Database[dict[str, Any]]]:
+    """A fresh, uniquely named database on the session server, dropped afterwards."""
+    client = ferretdb.client()
+    name = f"test_{uuid.uuid4().hex}"  # FerretDB: [A-Za-z0-9_-], at most 63 chars
+    try:
+        yield client[name]
+    finally:
+        client.drop_database(name)
+        client.close()
