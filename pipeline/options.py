@@ -8,6 +8,7 @@ names keep working.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -76,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     add("end_date", "window end: YYYY-MM-DD (inclusive day) or an ISO-8601 instant (exclusive)")
     add("output", "output folder (default ./output)")
     add("num_shards", "CSV shards, 0 = the runner decides (default 0)")
-    add("read_ranges", "time ranges the window is read in, in parallel; 0 = one per day, at most 64")
+    add("read_ranges", "time ranges the window's sessions are read in, in parallel; 0 = one per week, at most 16")
     return p
 
 
@@ -105,7 +106,7 @@ def parse(argv: Sequence[str], env: Mapping[str, str] | None = None) -> tuple[Co
     if num_shards < 0 or read_ranges < 0:
         raise UsageError("--num_shards and --read_ranges cannot be negative")
     if read_ranges == 0:
-        read_ranges = max(1, min(64, round((window.end - window.start) / 86_400)))
+        read_ranges = max(1, min(16, math.ceil((window.end - window.start) / (7 * 86_400))))
     database = values["database"]
     if database is None and values["source"].startswith(("mongodb://", "mongodb+srv://")):
         from pymongo.uri_parser import parse_uri

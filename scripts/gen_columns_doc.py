@@ -21,7 +21,7 @@ def render() -> str:
         "# Column dictionary (feature set v1)",
         "",
         "Generated from `transforms/columns.py` by `scripts/gen_columns_doc.py`; the contract is",
-        "`FEATURES.md` §4. \"Top-level runs\" have no `parent_run_id`; a top-level run's *tree* is the run",
+        '`FEATURES.md` §4. "Top-level runs" have no `parent_run_id`; a top-level run\'s *tree* is the run',
         "plus every run whose parent chain leads to it. Null is an empty CSV field.",
         "",
         "| # | column | type | meaning |",

@@ -293,9 +293,7 @@ def _session_type(doc: Mapping[str, Any], legacy: bool) -> str:
     return "agent"
 
 
-def _read_run_doc(
-    rd: Mapping[str, Any], position: int, default: float, model: tuple[str | None, str | None]
-) -> Run:
+def _read_run_doc(rd: Mapping[str, Any], position: int, default: float, model: tuple[str | None, str | None]) -> Run:
     data = rd.get("run_data")
     if isinstance(data, str):
         try:
@@ -318,9 +316,7 @@ def _read_run_doc(
     )
 
 
-def normalize_session(
-    raw: Mapping[str, Any], run_docs: Iterable[Mapping[str, Any]], window: Window
-) -> Session | None:
+def normalize_session(raw: Mapping[str, Any], run_docs: Iterable[Mapping[str, Any]], window: Window) -> Session | None:
     """The session as canonical runs, cut at the window end; None when it is not in the window.
 
     Raises BadDocument when any part of it cannot be read (the whole session is quarantined).
@@ -359,9 +355,7 @@ def normalize_session(
             )
     else:
         embedded = _run_list(doc.get("runs"), "runs")
-        from_collection = [
-            _read_run_doc(rd, i, default, session_model) for i, rd in enumerate(run_docs)
-        ]
+        from_collection = [_read_run_doc(rd, i, default, session_model) for i, rd in enumerate(run_docs)]
         seen = {r.run_id for r in from_collection if r.run_id is not None}
         for i, r in enumerate(embedded):
             run = read_run(r, legacy=False, position=i, default_created_at=default, session_model=session_model)

@@ -100,9 +100,7 @@ class NormalizeSessions(beam.PTransform):
         self.window = window
 
     def expand(self, read: dict[str, beam.PCollection]):
-        keyed = read["sessions"] | "KeyBySession" >> beam.FlatMap(key_session).with_outputs(
-            QUARANTINE, main="keyed"
-        )
+        keyed = read["sessions"] | "KeyBySession" >> beam.FlatMap(key_session).with_outputs(QUARANTINE, main="keyed")
         joined = {
             "sessions": keyed.keyed,
             "runs": read["runs"],

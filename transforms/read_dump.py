@@ -77,9 +77,7 @@ class ReadDumpCollection(beam.PTransform):
         quarantine = []
         for i, path in enumerate(dump_files(self.folder, self.collection)):
             if path.endswith(".bson"):
-                parts.append(
-                    pbegin | f"File{i}" >> beam.Create([path]) | f"Bson{i}" >> beam.FlatMap(_read_bson)
-                )
+                parts.append(pbegin | f"File{i}" >> beam.Create([path]) | f"Bson{i}" >> beam.FlatMap(_read_bson))
             else:
                 parsed = (
                     pbegin
@@ -136,9 +134,7 @@ class ShapeDocuments(beam.PTransform):
         sessions = session_docs | "Consider" >> beam.FlatMap(split_sessions, self.window).with_outputs(
             "known", main="sessions"
         )
-        runs = run_docs | "KeyRuns" >> beam.FlatMap(key_run, self.window).with_outputs(
-            "refs", QUARANTINE, main="runs"
-        )
+        runs = run_docs | "KeyRuns" >> beam.FlatMap(key_run, self.window).with_outputs("refs", QUARANTINE, main="runs")
         return {
             "sessions": sessions.sessions,
             "known": sessions.known,
@@ -159,9 +155,7 @@ class ReadDump(beam.PTransform):
         )
 
     def expand(self, pbegin):
-        sessions, bad_sessions = pbegin | "SessionFiles" >> ReadDumpCollection(
-            self.folder, self.collection, "session"
-        )
+        sessions, bad_sessions = pbegin | "SessionFiles" >> ReadDumpCollection(self.folder, self.collection, "session")
         runs, bad_runs = pbegin | "RunFiles" >> ReadDumpCollection(self.folder, self.runs_collection, "run")
         out = (sessions, runs) | "Shape" >> ShapeDocuments(self.window)
         out["quarantine"] = (out["quarantine"], bad_sessions, bad_runs) | "AllBadInput" >> beam.Flatten()

@@ -33,7 +33,9 @@ SESSION_FIELDS = (
 RUN_FIELDS = (
     "_id", "run_id", "session_id", "parent_run_id", "status", "run_index", "created_at", "run_data",
 )  # fmt: skip
-RUN_BATCH = 500  # session ids per `$in` query for agno3 runs
+# Session ids per `$in` query for agno3 runs: large batches keep the number of
+# queries low (each is a full scan on servers without an index on session_id).
+RUN_BATCH_MIN, RUN_BATCH_MAX = 500, 5_000
 
 
 def _number(x: float) -> int | float:
@@ -43,9 +45,7 @@ def _number(x: float) -> int | float:
 def created_at_filter(part: Window, untyped: bool) -> dict[str, Any]:
     """`created_at` in `part` as epoch seconds, epoch ms or a BSON date; with
     `untyped`, also documents without one or with a string (parsed afterwards)."""
-    start, end = dt.datetime.fromtimestamp(part.start, dt.UTC), dt.datetime.fromtimestamp(
-        part.end, dt.UTC
-    )
+    start, end = dt.datetime.fromtimestamp(part.start, dt.UTC), dt.datetime.fromtimestamp(part.end, dt.UTC)
     ors: list[dict[str, Any]] = [
         {"created_at": {"$gte": _number(part.start), "$lt": _number(part.end)}},
         {"created_at": {"$gte": _number(part.start * 1000), "$lt": _number(part.end * 1000)}},
@@ -104,9 +104,7 @@ class ReadSessionRange(_MongoFn):
     def process(self, part: tuple[Window, bool]) -> Iterator[dict]:
         rng, untyped = part
         progress = _Progress("sessions")
-        cursor = self._coll.find(
-            created_at_filter(rng, untyped), {f: 1 for f in SESSION_FIELDS}, batch_size=1000
-        )
+        cursor = self._coll.find(created_at_filter(rng, untyped), {f: 1 for f in SESSION_FIELDS}, batch_size=1000)
         for doc in cursor:
             # The server filter may fetch a superset; the exact test is made here.
             if considered(doc.get("created_at"), self.window):
@@ -174,11 +172,14 @@ class ReadMongo(beam.PTransform):
         runs = (
             sessions
             | "SessionIds" >> beam.FlatMap(_session_id)
-            | "BatchIds" >> beam.BatchElements(min_batch_size=RUN_BATCH, max_batch_size=RUN_BATCH)
+            | "BatchIds" >> beam.BatchElements(min_batch_size=RUN_BATCH_MIN, max_batch_size=RUN_BATCH_MAX)
             | "ReadRuns" >> beam.ParDo(ReadRunsOfSessions(self.uri, self.database, self.runs_collection))
         )
-        refs = ranges | "ReadRunRefs" >> beam.ParDo(
-            ReadRunRefs(self.uri, self.database, self.runs_collection, self.window)
+        # One query: refs are few (session_id and created_at only).
+        refs = (
+            pbegin
+            | "WholeWindow" >> beam.Create([(self.window, False)])
+            | "ReadRunRefs" >> beam.ParDo(ReadRunRefs(self.uri, self.database, self.runs_collection, self.window))
         )
         return {
             "sessions": sessions,
@@ -191,7 +192,7 @@ class ReadMongo(beam.PTransform):
     def orphans(self, candidates: beam.PCollection) -> beam.PCollection:
         return (
             candidates
-            | "BatchCandidates" >> beam.BatchElements(min_batch_size=1, max_batch_size=RUN_BATCH)
+            | "BatchCandidates" >> beam.BatchElements(min_batch_size=1, max_batch_size=RUN_BATCH_MAX)
             | "LookUpSessions" >> beam.ParDo(CountMissingSessions(self.uri, self.database, self.collection))
         )
 

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-KNOWN_STATUSES = frozenset(
-    {"COMPLETED", "ERROR", "CANCELLED", "PAUSED", "PENDING", "RUNNING", "REGENERATED"}
-)
+KNOWN_STATUSES = frozenset({"COMPLETED", "ERROR", "CANCELLED", "PAUSED", "PENDING", "RUNNING", "REGENERATED"})
 INCOMPLETE_STATUSES = frozenset({"PENDING", "RUNNING", "PAUSED"})
 
 

@@ -192,9 +192,18 @@ def generate(index: int, p: SimParams, window: Window) -> tuple[dict, list[dict]
         else:
             for k, r in enumerate(runs):
                 run_docs.append(
-                    {"_id": _oid(rng), "run_id": r["run_id"], "session_id": sid, "run_type": kind,
-                     "parent_run_id": r["parent_run_id"], "status": r["status"], "run_index": k,
-                     "created_at": r["created_at"], "updated_at": r["created_at"], "run_data": r}  # fmt: skip
+                    {
+                        "_id": _oid(rng),
+                        "run_id": r["run_id"],
+                        "session_id": sid,
+                        "run_type": kind,
+                        "parent_run_id": r["parent_run_id"],
+                        "status": r["status"],
+                        "run_index": k,
+                        "created_at": r["created_at"],
+                        "updated_at": r["created_at"],
+                        "run_data": r,
+                    }  # fmt: skip
                 )
     if p.bad_rate and rng.random() < p.bad_rate:
         session["runs" if fmt in ("agno2", "agno3") else "memory"] = "{not json"

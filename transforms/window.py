@@ -34,9 +34,7 @@ def _bound(text: str, name: str, is_end: bool) -> float:
     try:
         moment = parse_iso(text)
     except BadTimestamp:
-        raise WindowError(
-            f"--{name} {text!r} is not a date (YYYY-MM-DD) or an ISO-8601 date-time"
-        ) from None
+        raise WindowError(f"--{name} {text!r} is not a date (YYYY-MM-DD) or an ISO-8601 date-time") from None
     if is_end and is_bare_date(text):
         moment += dt.timedelta(days=1)  # a bare end date is a whole, inclusive day
     return (moment - EPOCH).total_seconds()

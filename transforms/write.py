@@ -31,21 +31,32 @@ class WriteDataset(beam.PTransform):
 
     def expand(self, pcolls):
         rows, quarantine, counts = pcolls
-        rows | "CsvLines" >> beam.Map(to_csv_line) | "WriteCsv" >> beam.io.WriteToText(
-            self._path(FEATURES_PREFIX),
-            file_name_suffix=".csv",
-            num_shards=self.num_shards,
-            shard_name_template=SHARDS,
-            header=csv_header(),
+        (
+            rows
+            | "CsvLines" >> beam.Map(to_csv_line)
+            | "WriteCsv"
+            >> beam.io.WriteToText(
+                self._path(FEATURES_PREFIX),
+                file_name_suffix=".csv",
+                num_shards=self.num_shards,
+                shard_name_template=SHARDS,
+                header=csv_header(),
+            )
         )
-        quarantine | "QuarantineLines" >> beam.Map(quarantine_line) | "WriteQuarantine" >> beam.io.WriteToText(
-            self._path(QUARANTINE_PREFIX), file_name_suffix=".jsonl", num_shards=1, shard_name_template=SHARDS
+        (
+            quarantine
+            | "QuarantineLines" >> beam.Map(quarantine_line)
+            | "WriteQuarantine"
+            >> beam.io.WriteToText(
+                self._path(QUARANTINE_PREFIX), file_name_suffix=".jsonl", num_shards=1, shard_name_template=SHARDS
+            )
         )
         return (
             counts
             | "SumCounts" >> beam.CombinePerKey(sum)
             | "CountLines" >> beam.MapTuple(lambda k, v: json.dumps({k: v}))
-            | "WriteCounts" >> beam.io.WriteToText(
+            | "WriteCounts"
+            >> beam.io.WriteToText(
                 self._path(COUNTS_PREFIX), file_name_suffix=".jsonl", num_shards=1, shard_name_template=SHARDS
             )
         )
