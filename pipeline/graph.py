@@ -47,4 +47,4 @@ def build(p: beam.Pipeline, cfg: Config, run_dir: str) -> None:
         quarantine | "CountQuarantined" >> CountAs("quarantined"),
         orphans | "OrphanCounts" >> beam.Map(lambda n: ("orphaned_runs", n)),
     ) | "AllCounts" >> beam.Flatten()
-    (rows, quarantine, all_counts) | "WriteDataset" >> WriteDataset(run_dir, cfg.num_shards)
+    (rows, quarantine, all_counts) | "WriteDataset" >> WriteDataset(run_dir, cfg.num_shards, cfg.format)

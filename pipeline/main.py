@@ -10,17 +10,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import shutil
 import sys
 import time
 from collections.abc import Sequence
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline import publish
 from pipeline.graph import build
-from pipeline.options import Config, UsageError, parse
+from pipeline.options import Config, UpToDate, UsageError, beam_args_of, parse
 from transforms.read_dump import dump_files, resolve_dump_folder
 from transforms.read_mongo import client
 from transforms.secrets import redact
@@ -66,16 +66,41 @@ def check_source(cfg: Config) -> None:
 
 
 def check_output(output: str) -> None:
-    if "://" in output:
-        return
+    """The output location must take a write (a probe file, removed again)."""
+    probe = publish.join(output, f".write-test-{os.getpid()}-{os.urandom(3).hex()}")
     try:
-        os.makedirs(output, exist_ok=True)
-        probe = os.path.join(output, f".write-test-{os.getpid()}")
-        with open(probe, "w") as handle:
-            handle.write("ok")
-        os.remove(probe)
-    except OSError as exc:
-        raise UsageError(f"cannot write to the output folder {output}: {exc.strerror}") from None
+        if not publish.is_remote(output):
+            os.makedirs(output, exist_ok=True)
+        with FileSystems.create(probe) as handle:
+            handle.write(b"ok")
+        FileSystems.delete([probe])
+    except Exception as exc:  # noqa: BLE001 - any failure here is the user's location
+        reason = getattr(exc, "strerror", None) or _first_line(exc)
+        raise UsageError(f"cannot write to the output location {redact(output)}: {redact(str(reason))}") from None
+
+
+# Keys given as Beam flags would travel in the pipeline options (runner UIs, job
+# servers); they are moved to the environment, where boto3's credential chain finds them.
+_AWS_FLAGS = {
+    "--s3_access_key_id": "AWS_ACCESS_KEY_ID",
+    "--s3_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+    "--s3_session_token": "AWS_SESSION_TOKEN",
+}
+
+
+def take_aws_keys(beam_args: list[str]) -> list[str]:
+    rest: list[str] = []
+    args = iter(beam_args)
+    for arg in args:
+        flag, eq, value = arg.partition("=")
+        if flag in _AWS_FLAGS:
+            os.environ[_AWS_FLAGS[flag]] = value if eq else next(args, "")
+        else:
+            rest.append(arg)
+    # Throttling and 5xx answers are retried with backoff (boto3's "standard" mode).
+    os.environ.setdefault("AWS_RETRY_MODE", "standard")
+    os.environ.setdefault("AWS_MAX_ATTEMPTS", "10")
+    return rest
 
 
 def _runner(beam_args: list[str]) -> str:
@@ -86,17 +111,25 @@ def _runner(beam_args: list[str]) -> str:
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the job; returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    beam_args = take_aws_keys(beam_args_of(argv))
     try:
-        cfg, beam_args = parse(argv)
+        # Beam's filesystems (S3 endpoint, region, …) serve the launcher too: the
+        # output check, --since_last and publishing.
+        FileSystems.set_options(PipelineOptions(beam_args))
+        cfg, _ = parse(argv, last_end=publish.last_published_end)
         check_source(cfg)
         check_output(cfg.output)
+    except UpToDate as exc:
+        log.info("%s", exc)
+        return 0
     except UsageError as exc:
         print(f"session-features: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
     started = dt.datetime.now(dt.UTC)
+    root = publish.dataset_root(cfg.output, cfg.window, cfg.hive)
     run_id = publish.new_run_id(started)
-    run_dir = publish.join(cfg.output, run_id)
+    run_dir = publish.join(root, run_id)
     runner = _runner(beam_args)
     if not any(a.startswith("--runner") for a in beam_args):
         beam_args = [*beam_args, f"--runner={runner}"]
@@ -113,7 +146,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         with beam.Pipeline(options=options) as p:
             build(p, cfg, run_dir)
     except Exception as exc:  # noqa: BLE001 - the run failed: one line, nothing published
-        _discard(run_dir)
+        publish.discard(run_dir)
         print(f"session-features: the run failed, nothing was published: {redact(_first_line(exc))}", file=sys.stderr)
         log.debug("run failure", exc_info=True)
         return EXIT_FAILED
@@ -121,12 +154,18 @@ def run(argv: Sequence[str] | None = None) -> int:
     counts = publish.read_counts(run_dir)
     finished = dt.datetime.now(dt.UTC)
     manifest = publish.write_manifest(
-        cfg.output,
+        root,
         run_dir,
         {
             "feature_set_version": "v1",
             "run_id": run_id,
-            "window": {**cfg.window.describe(), "start_date": cfg.start_date, "end_date": cfg.end_date},
+            "window": {
+                **cfg.window.describe(),
+                "start_epoch": cfg.window.start,
+                "end_epoch": cfg.window.end,
+                "start_date": cfg.start_date,
+                "end_date": cfg.end_date,
+            },
             "source": {
                 "kind": cfg.source_kind,
                 "uri": redact(cfg.source),
@@ -135,7 +174,8 @@ def run(argv: Sequence[str] | None = None) -> int:
                 "runs_collection": cfg.runs_collection,
             },
             "runner": runner,
-            "format": "csv",
+            "format": cfg.format,
+            "partition": {publish.PARTITION_KEY: publish.partition_value(cfg.window)} if cfg.hive else None,
             "counts": counts,
             "started_at": started.isoformat().replace("+00:00", "Z"),
             "finished_at": finished.isoformat().replace("+00:00", "Z"),
@@ -150,7 +190,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         f"{counts['orphaned_runs']:,}",
         seconds,
         counts["sessions_read"] / max(seconds, 1e-9),
-        publish.join(cfg.output, publish.MANIFEST),
+        redact(publish.join(root, publish.MANIFEST)),
     )
     log.debug("manifest: %s", manifest)
     return 0
@@ -159,11 +199,6 @@ def run(argv: Sequence[str] | None = None) -> int:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:300]
-
-
-def _discard(run_dir: str) -> None:
-    if "://" not in run_dir:
-        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def main() -> None:

@@ -8,13 +8,15 @@ names keep working.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from transforms.read_mongo import runs_collection_name
-from transforms.window import Window, parse_window
+from transforms.timestamps import EPOCH, format_ts
+from transforms.window import Window, WindowError, parse_window
 
 # flag → environment variables, first found wins
 ENV: dict[str, tuple[str, ...]] = {
@@ -26,11 +28,16 @@ ENV: dict[str, tuple[str, ...]] = {
     "end_date": ("END_DATE",),
     "output": ("OUTPUT",),
     "num_shards": ("NUM_SHARDS",),
+    "format": ("OUTPUT_FORMAT",),
 }
 
 
 class UsageError(ValueError):
     """A mistake in the flags or environment; the message is one sentence."""
+
+
+class UpToDate(Exception):
+    """--since_last found nothing new to read; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,9 @@ class Config:
     output: str
     num_shards: int
     read_ranges: int
+    format: str = "csv"
+    hive: bool = False
+    since_last: bool = False
 
     @property
     def source_kind(self) -> str:
@@ -75,14 +85,61 @@ def _parser() -> argparse.ArgumentParser:
     add("runs_collection", "agno3 runs collection (default agno_runs beside agno_sessions, else <collection>_runs)")
     add("start_date", "window start: YYYY-MM-DD (whole day) or an ISO-8601 instant")
     add("end_date", "window end: YYYY-MM-DD (inclusive day) or an ISO-8601 instant (exclusive)")
-    add("output", "output folder (default ./output)")
+    add("output", "output folder or s3://bucket/prefix (default ./output; env OUTPUT, or S3_BUCKET + S3_PREFIX)")
     add("num_shards", "CSV shards, 0 = the runner decides (default 0)")
+    add("format", "csv (default) or parquet")
+    p.add_argument("--hive", action="store_true", help="write each window under window_start=YYYY-MM-DD/")
+    p.add_argument(
+        "--since_last",
+        "--since-last",
+        action="store_true",
+        help="start where the last published window under --output ended (implies --hive); "
+        "--end_date defaults to today 00:00 UTC",
+    )
     add("read_ranges", "time ranges the window's sessions are read in, in parallel; 0 = one per week, at most 16")
     return p
 
 
-def parse(argv: Sequence[str], env: Mapping[str, str] | None = None) -> tuple[Config, list[str]]:
-    """(Config, the arguments left for Beam). Raises UsageError."""
+def beam_args_of(argv: Sequence[str]) -> list[str]:
+    """The arguments that are not ours: Beam's."""
+    return _parser().parse_known_args(list(argv))[1]
+
+
+def _s3_output(env: Mapping[str, str]) -> str | None:
+    """The original job's S3_BUCKET + S3_PREFIX."""
+    bucket = env.get("S3_BUCKET")
+    if not bucket:
+        return None
+    prefix = env.get("S3_PREFIX", "").strip("/")
+    return f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+
+
+def _window(values: dict, last_end: Callable[[str], float | None] | None) -> Window:
+    if not values["since_last"]:
+        return parse_window(values["start_date"], values["end_date"])
+    start = last_end(values["output"]) if last_end else None
+    if start is None:
+        if not values["start_date"]:
+            raise UsageError("--since_last found no published window under --output: give --start_date")
+        start = parse_window(values["start_date"], values["start_date"]).start
+    if values["end_date"]:
+        end = parse_window(values["end_date"], values["end_date"]).end
+    else:
+        end = (dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0) - EPOCH).total_seconds()
+    if start >= end:
+        raise UpToDate(f"up to date: the last published window ends at {format_ts(start)}, not before {format_ts(end)}")
+    return Window(start, end)
+
+
+def parse(
+    argv: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    last_end: Callable[[str], float | None] | None = None,
+) -> tuple[Config, list[str]]:
+    """(Config, the arguments left for Beam). Raises UsageError (or UpToDate with --since_last).
+
+    `last_end(output)` gives the end of the last published window, for --since_last.
+    """
     env = os.environ if env is None else env
     parser = _parser()
     args, beam_args = parser.parse_known_args(list(argv))
@@ -90,12 +147,16 @@ def parse(argv: Sequence[str], env: Mapping[str, str] | None = None) -> tuple[Co
     for name, names in ENV.items():
         if values.get(name) is None:
             values[name] = next((env[n] for n in names if env.get(n)), None)
+    values["output"] = values["output"] or _s3_output(env) or "output"
+    fmt = (values["format"] or "csv").lower()
+    if fmt not in ("csv", "parquet"):
+        raise UsageError(f"--format must be csv or parquet, not {values['format']!r}")
 
     if not values["source"]:
         raise UsageError("--source is required: a MongoDB URI, a dump folder or simulated:// (env MONGO_URI)")
     try:
-        window = parse_window(values["start_date"], values["end_date"])
-    except ValueError as exc:
+        window = _window(values, last_end)
+    except WindowError as exc:
         raise UsageError(str(exc)) from None
     collection = values["collection"] or "agno_sessions"
     try:
@@ -120,11 +181,14 @@ def parse(argv: Sequence[str], env: Mapping[str, str] | None = None) -> tuple[Co
         database=database,
         collection=collection,
         runs_collection=runs_collection_name(collection, values["runs_collection"]),
-        start_date=values["start_date"],
-        end_date=values["end_date"],
+        start_date=format_ts(window.start) if values["since_last"] else values["start_date"],
+        end_date=format_ts(window.end) if values["since_last"] else values["end_date"],
         window=window,
-        output=values["output"] or "output",
+        output=values["output"],
         num_shards=num_shards,
         read_ranges=read_ranges,
+        format=fmt,
+        hive=values["hive"] or values["since_last"],
+        since_last=values["since_last"],
     )
     return config, beam_args

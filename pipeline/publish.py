@@ -1,15 +1,18 @@
 """Publishing a finished run: the manifest is written last and is the only entry
-point to a dataset; runs it no longer names are removed afterwards.
+point to a dataset; run folders it no longer names are removed afterwards.
 
-Layout of an output location:
+Layout of a dataset (the output location, or with --hive its
+`window_start=YYYY-MM-DD/` partition under it):
 
-    manifest.json                      the published dataset (relative paths)
-    run-<time>-<id>/features-00000-of-00002.csv
-    run-<time>-<id>/quarantine-00000-of-00001.jsonl
+    manifest.json
+    run-<time>-<id>/data/features-00000-of-00002.csv       (or .parquet)
+    run-<time>-<id>/quarantine/quarantine-00000-of-00001.jsonl
 
 A run writes into its own `run-…` folder, so a reader that follows the manifest
-never sees a half-written dataset; a killed run leaves a folder that no manifest
-names, which the next successful run deletes.
+never sees a half-written dataset. A killed run leaves a folder no manifest
+names; the next successful run of that dataset deletes it. Works the same on
+a local disk and on S3 (Beam's FileSystems); locally the manifest is written
+to a temporary name and renamed, on S3 it is one PUT (all or nothing).
 """
 
 from __future__ import annotations
@@ -21,15 +24,19 @@ import io
 import json
 import os
 import secrets
+import shutil
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.columns import COLUMN_NAMES
-from transforms.write import COUNTS_PREFIX, FEATURES_PREFIX, QUARANTINE_PREFIX
+from transforms.timestamps import from_epoch
+from transforms.window import Window
+from transforms.write import COUNTS_PREFIX, DATA_DIR, FEATURES_PREFIX, QUARANTINE_DIR, QUARANTINE_PREFIX
 
 MANIFEST = "manifest.json"
 RUN_PREFIX = "run-"
+PARTITION_KEY = "window_start"
 COUNT_NAMES = (
     "sessions_read",
     "rows_written",
@@ -41,8 +48,24 @@ COUNT_NAMES = (
 )
 
 
+def is_remote(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
+
+
 def join(base: str, *parts: str) -> str:
-    return FileSystems.join(base, *parts) if "://" in base else os.path.join(base, *parts)
+    return "/".join([base.rstrip("/"), *parts]) if is_remote(base) else os.path.join(base, *parts)
+
+
+def partition_value(window: Window) -> str:
+    """`2024-12-01` for a window starting at midnight, else `2024-12-01T060000Z`."""
+    start = from_epoch(window.start)
+    if start.hour == start.minute == start.second == start.microsecond == 0:
+        return start.strftime("%Y-%m-%d")
+    return start.strftime("%Y-%m-%dT%H%M%SZ")
+
+
+def dataset_root(output: str, window: Window, hive: bool) -> str:
+    return join(output, f"{PARTITION_KEY}={partition_value(window)}") if hive else output
 
 
 def new_run_id(now: dt.datetime) -> str:
@@ -54,29 +77,35 @@ def _read(path: str) -> bytes:
         return handle.read()
 
 
-def _describe(path: str, base: str, kind: str) -> dict[str, Any]:
-    data = _read(path)
+def _rows(data: bytes, path: str) -> int:
+    if path.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(io.BytesIO(data)).metadata.num_rows
     text = data.decode("utf-8")
-    if kind == "csv":
-        rows = max(0, sum(1 for _ in csv.reader(io.StringIO(text, newline=""))) - 1)
-    else:
-        rows = sum(1 for line in text.splitlines() if line.strip())
+    if path.endswith(".csv"):
+        return max(0, sum(1 for _ in csv.reader(io.StringIO(text, newline=""))) - 1)
+    return sum(1 for line in text.splitlines() if line.strip())
+
+
+def _describe(path: str, root: str) -> dict[str, Any]:
+    data = _read(path)
+    base = root.rstrip("/") + "/" if is_remote(root) else os.path.join(root, "")
     return {
-        "path": path[len(base) :].lstrip("/"),
-        "rows": rows,
+        "path": path[len(base) :] if path.startswith(base) else path,
+        "rows": _rows(data, path),
         "bytes": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
     }
 
 
-def _files(run_dir: str, prefix: str) -> list[str]:
-    pattern = join(run_dir, prefix + "-*")
+def _files(pattern: str) -> list[str]:
     return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
 
 
 def read_counts(run_dir: str) -> dict[str, int]:
     counts = dict.fromkeys(COUNT_NAMES, 0)
-    for path in _files(run_dir, COUNTS_PREFIX):
+    for path in _files(join(run_dir, COUNTS_PREFIX + "-*")):
         for line in _read(path).decode().splitlines():
             if line.strip():
                 for key, value in json.loads(line).items():
@@ -85,18 +114,19 @@ def read_counts(run_dir: str) -> dict[str, int]:
     return counts
 
 
-def write_manifest(output: str, run_dir: str, info: dict[str, Any]) -> dict[str, Any]:
-    """Describe the run's files, then write the manifest (atomically), then remove old runs."""
-    base = output.rstrip("/") + "/" if "://" in output else os.path.join(output, "")
+def write_manifest(root: str, run_dir: str, info: dict[str, Any]) -> dict[str, Any]:
+    """Describe the run's files, write the manifest atomically, then remove other runs."""
+    data = _files(join(run_dir, DATA_DIR, FEATURES_PREFIX + "-*"))
     manifest = {
         **info,
         "columns": list(COLUMN_NAMES),
-        "files": [_describe(p, base, "csv") for p in _files(run_dir, FEATURES_PREFIX)],
-        "quarantine": [_describe(p, base, "jsonl") for p in _files(run_dir, QUARANTINE_PREFIX)],
+        "files": [_describe(p, root) for p in data],
+        "quarantine": [_describe(p, root) for p in _files(join(run_dir, QUARANTINE_DIR, QUARANTINE_PREFIX + "-*"))],
+        "data_location": join(run_dir, DATA_DIR, ""),
     }
     body = json.dumps(manifest, indent=2).encode()
-    target = join(output, MANIFEST)
-    if "://" in output:
+    target = join(root, MANIFEST)
+    if is_remote(root):
         with FileSystems.create(target) as handle:  # one object PUT: all or nothing
             handle.write(body)
     else:
@@ -106,21 +136,44 @@ def write_manifest(output: str, run_dir: str, info: dict[str, Any]) -> dict[str,
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)  # atomic on POSIX
-    remove_stale_runs(output, keep=run_dir)
+    remove_other_runs(root, keep=run_dir)
     return manifest
 
 
-def remove_stale_runs(output: str, keep: str) -> None:
+def remove_other_runs(root: str, keep: str) -> None:
     """Delete run folders other than `keep`: earlier datasets and killed runs."""
     keep_name = keep.rstrip("/").rsplit("/", 1)[-1]
-    if "://" in output:
-        matches = FileSystems.match([join(output, RUN_PREFIX + "*")])[0].metadata_list
-        stale = [m.path for m in matches if f"/{keep_name}/" not in m.path]
+    if is_remote(root):
+        stale = [p for p in _files(join(root, RUN_PREFIX + "**")) if f"/{keep_name}/" not in p]
         if stale:
             FileSystems.delete(stale)
         return
-    import shutil
-
-    for name in os.listdir(output):
+    for name in os.listdir(root):
         if name.startswith(RUN_PREFIX) and name != keep_name:
-            shutil.rmtree(os.path.join(output, name), ignore_errors=True)
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+        elif name.startswith(MANIFEST + ".") and name.endswith(".tmp"):
+            os.remove(os.path.join(root, name))  # a manifest a killed run never renamed
+
+
+def discard(run_dir: str) -> None:
+    """Remove what a failed run wrote (best effort: the next run removes leftovers)."""
+    try:
+        if is_remote(run_dir):
+            leftovers = _files(join(run_dir, "**"))
+            if leftovers:
+                FileSystems.delete(leftovers)
+        else:
+            shutil.rmtree(run_dir, ignore_errors=True)
+    except Exception:  # noqa: BLE001 - never hide the run's own error behind a cleanup error
+        pass
+
+
+def last_published_end(output: str) -> float | None:
+    """The end of the latest window published under `output` (its manifests), or None."""
+    candidates = _files(join(output, MANIFEST)) + _files(join(output, f"{PARTITION_KEY}=*", MANIFEST))
+    ends = []
+    for path in candidates:
+        window = json.loads(_read(path)).get("window", {})
+        if window.get("end_epoch") is not None:
+            ends.append(float(window["end_epoch"]))
+    return max(ends) if ends else None

@@ -105,7 +105,7 @@ def test_unwritable_output_is_one_line(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     result = cli("--source", "simulated://?sessions=5", *DATES, "--output", str(blocker / "out"))
-    assert_one_line_error(result, "cannot write to the output folder")
+    assert_one_line_error(result, "cannot write to the output location")
 
 
 def test_simulated_run_publishes_a_dataset_and_a_summary(tmp_path):

@@ -1,17 +1,30 @@
-"""WriteDataset: feature rows as sharded CSV, quarantine as JSON lines, and the
-run's counts, all inside one run folder; the launcher publishes it (manifest last)."""
+"""WriteDataset: feature rows as sharded CSV (or Parquet), quarantine as JSON lines,
+and the run's counts, all inside one run folder; the launcher publishes it
+(manifest last).
+
+    <run folder>/data/features-00000-of-00002.csv      (or .parquet)
+    <run folder>/quarantine/quarantine-00000-of-00001.jsonl
+    <run folder>/_counts-00000-of-00001.jsonl          (read and removed by the launcher)
+
+Data and quarantine live in folders of their own, so a query engine pointed at
+`data/` (Athena, Spark, pandas) reads features and nothing else.
+"""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import apache_beam as beam
 
+from transforms.columns import COLUMNS
 from transforms.records import Quarantined
 from transforms.rows import csv_header, to_csv_line
 
+DATA_DIR, QUARANTINE_DIR = "data", "quarantine"
 FEATURES_PREFIX, QUARANTINE_PREFIX, COUNTS_PREFIX = "features", "quarantine", "_counts"
 SHARDS = "-SSSSS-of-NNNNN"
+FORMATS = ("csv", "parquet")
 
 
 def quarantine_line(q: Quarantined) -> str:
@@ -21,35 +34,69 @@ def quarantine_line(q: Quarantined) -> str:
     return json_util.dumps(record, json_options=json_util.RELAXED_JSON_OPTIONS)
 
 
-class WriteDataset(beam.PTransform):
-    def __init__(self, run_dir: str, num_shards: int):
-        super().__init__()
-        self.run_dir, self.num_shards = run_dir, num_shards
+def parquet_schema():
+    """FEATURES.md §6: string, int64, float64, bool, timestamp(us, UTC)."""
+    import pyarrow as pa
 
-    def _path(self, prefix: str) -> str:
-        return self.run_dir.rstrip("/") + "/" + prefix
+    types = {
+        "string": pa.string(),
+        "int": pa.int64(),
+        "float": pa.float64(),
+        "bool": pa.bool_(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+    }
+    return pa.schema([pa.field(c.name, types[c.type]) for c in COLUMNS])
+
+
+_TIMESTAMPS = tuple(c.name for c in COLUMNS if c.type == "timestamp")
+_FLOATS = tuple(c.name for c in COLUMNS if c.type == "float")
+
+
+def parquet_record(row: dict[str, Any]) -> dict[str, Any]:
+    record = dict(row)
+    for name in _TIMESTAMPS:  # epoch seconds → microseconds, as pyarrow stores them
+        if record[name] is not None:
+            record[name] = round(record[name] * 1_000_000)
+    for name in _FLOATS:
+        if record[name] is not None:
+            record[name] = float(record[name])
+    return record
+
+
+class WriteDataset(beam.PTransform):
+    def __init__(self, run_dir: str, num_shards: int, fmt: str = "csv"):
+        super().__init__()
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}")
+        self.run_dir, self.num_shards, self.fmt = run_dir.rstrip("/"), num_shards, fmt
+
+    def _path(self, *parts: str) -> str:
+        return "/".join([self.run_dir, *parts])
 
     def expand(self, pcolls):
         rows, quarantine, counts = pcolls
-        (
-            rows
-            | "CsvLines" >> beam.Map(to_csv_line)
-            | "WriteCsv"
-            >> beam.io.WriteToText(
-                self._path(FEATURES_PREFIX),
+        data = self._path(DATA_DIR, FEATURES_PREFIX)
+        if self.fmt == "parquet":
+            rows | "ParquetRecords" >> beam.Map(parquet_record) | "WriteParquet" >> beam.io.WriteToParquet(
+                data,
+                schema=parquet_schema(),
+                file_name_suffix=".parquet",
+                num_shards=self.num_shards,
+                shard_name_template=SHARDS,
+            )
+        else:
+            rows | "CsvLines" >> beam.Map(to_csv_line) | "WriteCsv" >> beam.io.WriteToText(
+                data,
                 file_name_suffix=".csv",
                 num_shards=self.num_shards,
                 shard_name_template=SHARDS,
                 header=csv_header(),
             )
-        )
-        (
-            quarantine
-            | "QuarantineLines" >> beam.Map(quarantine_line)
-            | "WriteQuarantine"
-            >> beam.io.WriteToText(
-                self._path(QUARANTINE_PREFIX), file_name_suffix=".jsonl", num_shards=1, shard_name_template=SHARDS
-            )
+        quarantine | "QuarantineLines" >> beam.Map(quarantine_line) | "WriteQuarantine" >> beam.io.WriteToText(
+            self._path(QUARANTINE_DIR, QUARANTINE_PREFIX),
+            file_name_suffix=".jsonl",
+            num_shards=1,
+            shard_name_template=SHARDS,
         )
         return (
             counts
