@@ -97,6 +97,9 @@ class WriteDataset(beam.PTransform):
             file_name_suffix=".jsonl",
             num_shards=1,
             shard_name_template=SHARDS,
+            # no bad input, no file: an empty object cannot be uploaded to S3 by Beam's
+            # multipart writer (no parts), and an empty file tells a reader nothing
+            skip_if_empty=True,
         )
         return (
             counts
