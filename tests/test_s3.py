@@ -171,8 +171,19 @@ def test_credentials_never_appear_in_logs_manifest_quarantine_or_errors(s3, ferr
     secrets = ["Hunter2Pass", "AKIATESTKEY0000", "SeCrEtAcCeSsKeY0000"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline", "--source", uri, *DATES, *s3_args(s3.endpoint, "secret"),
-         "--s3_access_key_id", secrets[1], "--s3_secret_access_key", secrets[2]],  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "--source",
+            uri,
+            *DATES,
+            *s3_args(s3.endpoint, "secret"),
+            "--s3_access_key_id",
+            secrets[1],
+            "--s3_secret_access_key",
+            secrets[2],
+        ],  # fmt: skip
         cwd=REPO,
         env={**env, "AWS_DEFAULT_REGION": REGION},
         capture_output=True,
