@@ -7,7 +7,7 @@ from typing import Any
 
 import apache_beam as beam
 
-from transforms.metrics import session_combine_fn
+from transforms.metrics import combine_runs
 from transforms.records import Session
 from transforms.rows import assemble_row
 
@@ -22,13 +22,8 @@ class CombineSessionRuns(beam.DoFn):
     three ways to exercise merging, and fails on a session with no runs.
     """
 
-    def setup(self) -> None:
-        self.fn = session_combine_fn()
-
     def process(self, session: Session) -> Iterator[dict[str, Any]]:
-        fn = self.fn
-        acc = fn.add_inputs(fn.create_accumulator(), session.runs)
-        yield assemble_row(session.info, fn.extract_output(acc))
+        yield assemble_row(session.info, combine_runs(session.runs))
 
 
 class ComputeFeatures(beam.PTransform):

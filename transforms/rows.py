@@ -66,5 +66,33 @@ def _quote(field: str) -> str:
     return field
 
 
+def _string_field(value: Any) -> str:
+    field = str(value)
+    if "," in field or '"' in field or "\n" in field or "\r" in field:
+        return '"' + field.replace('"', '""') + '"'
+    return field
+
+
+def _timestamp_field(epoch: float) -> str:
+    # format_ts(epoch) (strftime does not pad years below 1000), without strftime's cost
+    v = from_epoch(epoch)
+    text = f"{v.year}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}"
+    if v.microsecond:
+        text += f".{v.microsecond:06d}"
+    return text + "Z"
+
+
+# What `_quote(csv_value(value, kind))` gives for a non-null value, one function per
+# column type: only strings can hold a comma, a quote or a line break.
+_FIELD = {
+    "string": _string_field,
+    "int": lambda v: str(int(v)),
+    "float": lambda v: repr(float(v)),
+    "bool": lambda v: "true" if v else "false",
+    "timestamp": _timestamp_field,
+}
+_LINE = tuple((name, _FIELD[_TYPES[name]]) for name in COLUMN_NAMES)
+
+
 def to_csv_line(row: dict[str, Any]) -> str:
-    return ",".join(_quote(csv_value(row[name], _TYPES[name])) for name in COLUMN_NAMES)
+    return ",".join("" if (v := row[name]) is None else field(v) for name, field in _LINE)
