@@ -2,8 +2,14 @@
 # Run session-features on the embedded simulated source with the DirectRunner.
 # Installs what it needs into ./.venv on first use. Extra arguments go to the job,
 # e.g. ./run_local.sh --source mongodb://localhost:27017/agno --start_date 2024-12-01 --end_date 2024-12-31
+# RUNNER=spark or RUNNER=flink runs it on that runner instead (scripts/run_on.sh).
 set -euo pipefail
 cd "$(dirname "$0")"
+
+case "${RUNNER:-direct}" in
+  direct) ;;
+  *) exec bash scripts/run_on.sh "${RUNNER}" "$@" ;;
+esac
 
 PY=${PYTHON:-python3.11}
 if [ ! -x .venv/bin/python ]; then

@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 
 PY=${PYTHON:-python3.11}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-if ! .venv/bin/python -c "import apache_beam, pymongo, numpy, pytest, ruff" 2>/dev/null; then
+if ! .venv/bin/python -c "import apache_beam, pymongo, numpy, pytest, ruff, orjson, moto, cfnlint, yaml" 2>/dev/null; then
   .venv/bin/pip install --quiet --upgrade pip
   .venv/bin/pip install --quiet -r requirements-dev.txt
 fi

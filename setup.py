@@ -17,6 +17,7 @@ setup(
         "pymongo>=4.9,<5",
         "numpy>=2.0,<3",
         "boto3>=1.35",
+        "orjson>=3.9,<4",  # fast dump reading; without it json_util reads the same documents
     ],
     entry_points={"console_scripts": ["session-features=pipeline.main:main"]},
 )

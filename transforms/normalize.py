@@ -3,6 +3,7 @@ duplicates, normalize it (or quarantine it whole), and count what happened."""
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterator
 from typing import Any
 
@@ -51,8 +52,14 @@ class JoinAndNormalize(beam.DoFn):
     def process(self, element: tuple[str, dict[str, list]]) -> Iterator[Any]:
         sid, groups = element
         docs = list(groups["sessions"])
-        refs = sum(groups["refs"])
         if not docs:
+            # Orphan candidates: run documents created in the window whose session is
+            # not in it. `refs` counts those a source read apart from `runs` (a server's
+            # runs found by session id); a source whose `runs` holds every run document
+            # keyed by a string id (dumps, a scan) sends no refs: they are counted here.
+            refs = sum(groups["refs"])
+            if isinstance(sid, str):
+                refs += sum(1 for doc in groups["runs"] if _created_inside(self.window, doc))
             if refs and not list(groups["known"]):
                 yield beam.pvalue.TaggedOutput(CANDIDATES, (sid, refs))
             return
@@ -78,8 +85,18 @@ class JoinAndNormalize(beam.DoFn):
         yield session
 
 
+def _created_inside(window: Window, doc: Any) -> bool:
+    try:
+        return window.contains(to_epoch(doc.get("created_at")))
+    except BadTimestamp:
+        return False
+
+
 def _distinct_runs(run_docs) -> list[dict]:
-    """Run documents once each (a session id read twice reads its runs twice)."""
+    """Run documents once each (a session id read twice reads its runs twice), in
+    `_id` order (a collection's insertion order for ObjectIds): a run without
+    `run_index` takes its position from this order, which must not be the order
+    a runner's shuffle happens to deliver them in."""
     seen: set[str] = set()
     out = []
     for doc in run_docs:
@@ -89,7 +106,43 @@ def _distinct_runs(run_docs) -> list[dict]:
                 continue
             seen.add(key)
         out.append(doc)
+    out.sort(key=lambda d: (str(d.get("_id")), str(d.get("run_id"))))
     return out
+
+
+GROUPS = ("sessions", "runs", "refs", "known")
+# What crosses the shuffle: (session_id, (group number, pickled value)).
+_PACKED = tuple[Any, tuple[int, bytes]]
+
+
+def _pack(element: tuple[Any, Any], group: int) -> tuple[Any, tuple[int, bytes]]:
+    key, value = element
+    return key, (group, pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
+
+
+def _unpack(element: tuple[Any, Any]) -> tuple[Any, dict[str, list]]:
+    key, tagged = element
+    groups: dict[str, list] = {name: [] for name in GROUPS}
+    lists = [groups[name] for name in GROUPS]
+    for group, payload in tagged:
+        lists[group].append(pickle.loads(payload))
+    return key, groups
+
+
+class GroupBySession(beam.PTransform):
+    """`CoGroupByKey` of {sessions, runs, refs, known}, the same (key, {group: list})
+    elements, with every value pickled to bytes for the shuffle. Beam's CoGroupByKey
+    sends documents through `FastPrimitivesCoder`, which walks each nested dict in
+    Python-level steps and pickles its ObjectIds one by one: with bytes the shuffle's
+    coders do almost nothing, and pickle (C) encodes a document faster. Measured in
+    bench/ (docs/benchmarks.md)."""
+
+    def expand(self, pcolls: dict[str, beam.PCollection]) -> beam.PCollection:
+        tagged = [
+            pcolls[name] | f"Pack{name.title()}" >> beam.Map(_pack, i).with_output_types(_PACKED)
+            for i, name in enumerate(GROUPS)
+        ]
+        return tagged | "Tagged" >> beam.Flatten() | "Group" >> beam.GroupByKey() | "Unpack" >> beam.Map(_unpack)
 
 
 class NormalizeSessions(beam.PTransform):
@@ -106,7 +159,7 @@ class NormalizeSessions(beam.PTransform):
             "runs": read["runs"],
             "refs": read["refs"],
             "known": read["known"],
-        } | "GroupBySession" >> beam.CoGroupByKey()
+        } | "GroupBySession" >> GroupBySession()
         out = joined | "Normalize" >> beam.ParDo(JoinAndNormalize(self.window)).with_outputs(
             QUARANTINE, COUNTS, CANDIDATES, main="sessions"
         )

@@ -9,12 +9,20 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
+from bson import json_util
+
+try:
+    import orjson
+except ImportError:  # optional: json_util alone gives the same documents, slower
+    orjson = None
 
 from transforms.records import Quarantined
-from transforms.timestamps import BadTimestamp, to_epoch
 from transforms.window import Window, considered
 
 QUARANTINE = "quarantine"
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_NINETEEN_DIGITS = b"0" * 19
+_JSON_OPTIONS = json_util.DEFAULT_JSON_OPTIONS
 
 
 def dump_files(folder: str, collection: str) -> list[str]:
@@ -32,6 +40,72 @@ def local_path(source: str) -> str:
     return source[len("file://") :] if source.startswith("file://") else source
 
 
+def _extended(value: Any) -> Any:
+    """json_util's object hook applied bottom-up to orjson's output, as `json.loads(…,
+    object_hook=…)` applies it: children first. The hook changes only objects with a
+    `$` key (the Extended JSON wrappers)."""
+    if type(value) is dict:
+        for k, v in value.items():
+            if type(v) is dict or type(v) is list:
+                value[k] = _extended(v)
+        for k in value:
+            if k[:1] == "$":
+                return json_util.object_hook(value, _JSON_OPTIONS)
+        return value
+    for i, v in enumerate(value):
+        if type(v) is dict or type(v) is list:
+            value[i] = _extended(v)
+    return value
+
+
+def _dollar_keys(value: Any) -> int:
+    """How many keys starting with `$` the containers in `value` hold."""
+    if type(value) is dict:
+        return sum(k[:1] == "$" for k in value) + sum(_dollar_keys(v) for v in value.values())
+    if type(value) is list:
+        return sum(_dollar_keys(v) for v in value)
+    return 0
+
+
+def loads_extended_json(line: str) -> Any:
+    """Exactly `bson.json_util.loads(line)` (the same value, or the same error), faster
+    (13 µs instead of 17–28 µs for a run document of the benchmarks): orjson parses,
+    then json_util's own hook converts the Extended JSON wrappers. Anything orjson would
+    read differently (integers beyond 64 bits, which it makes floats) or refuses (NaN,
+    invalid text), and any error in a wrapper, are left to json_util itself."""
+    if orjson is None:
+        return json_util.loads(line)
+    try:
+        raw = line.encode()
+    except UnicodeEncodeError:  # lone surrogates
+        return json_util.loads(line)
+    # 19 digits in a row (also inside strings, harmlessly) may be an integer beyond 64 bits.
+    if _NINETEEN_DIGITS in raw.translate(_DIGITS_TO_ZERO):
+        return json_util.loads(line)
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json_util.loads(line)
+    try:
+        wrappers = raw.count(b'"$')  # every `$` key is one of these, unless escaped
+        if not wrappers and b"\\u0024" not in raw:
+            return doc
+        if type(doc) is dict and b"\\u0024" not in raw:
+            # Usually the wrappers are top-level values (`_id`, dates): convert those and
+            # stop when they hold every `"$` of the line.
+            seen = 0
+            for k, v in doc.items():
+                if type(v) is dict and v and next(iter(v))[:1] == "$":
+                    seen += _dollar_keys(v)
+                    doc[k] = _extended(v)
+            if seen == wrappers and not any(k[:1] == "$" for k in doc):
+                return doc
+            doc = orjson.loads(raw)
+        return _extended(doc)
+    except Exception:  # noqa: BLE001 - json_util raises the error it always raised
+        return json_util.loads(line)
+
+
 class ParseJsonLine(beam.DoFn):
     """One Extended JSON (relaxed or canonical) line as a document; a line that does
     not parse goes to the quarantine output whole."""
@@ -40,12 +114,10 @@ class ParseJsonLine(beam.DoFn):
         self.what = what
 
     def process(self, line: str) -> Iterator[Any]:
-        from bson import json_util
-
         if not line.strip():
             return
         try:
-            doc = json_util.loads(line)
+            doc = loads_extended_json(line)
         except (ValueError, TypeError) as exc:
             reason = f"{self.what} line is not valid Extended JSON: {str(exc).splitlines()[0][:200]}"
             yield beam.pvalue.TaggedOutput(QUARANTINE, Quarantined(None, None, reason, line))
@@ -101,7 +173,9 @@ def split_sessions(doc: dict, window: Window) -> Iterator[Any]:
 
 
 def key_run(doc: dict, window: Window) -> Iterator[Any]:
-    """(session_id, run document), and a (session_id, 1) ref when it was created in the window."""
+    """(session_id, run document). Every run document goes to the join, so the orphan
+    check counts the ones created in the window there (no separate refs: see
+    transforms.normalize.JoinAndNormalize)."""
     sid = doc.get("session_id")
     if not isinstance(sid, str):
         yield beam.pvalue.TaggedOutput(
@@ -110,12 +184,6 @@ def key_run(doc: dict, window: Window) -> Iterator[Any]:
         )
         return
     yield sid, doc
-    try:
-        inside = window.contains(to_epoch(doc.get("created_at")))
-    except BadTimestamp:
-        inside = False
-    if inside:
-        yield beam.pvalue.TaggedOutput("refs", (sid, 1))
 
 
 def _id_text(value: Any) -> str | None:

@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import apache_beam as beam
 
@@ -155,32 +155,122 @@ def window_parts(window: Window, parts: int) -> list[tuple[Window, bool]]:
     return [(part, i == 0) for i, part in enumerate(window.split(parts))]
 
 
-class ReadMongo(beam.PTransform):
-    """sessions, runs (keyed), refs (keyed) and an orphan counter for a MongoDB source."""
+class ScanRuns(_MongoFn):
+    """Every run document of the collection, keyed by session_id, in one query. The join
+    keeps exactly the runs the `$in` lookups would find (those of the window's sessions),
+    and counts the orphan candidates among the others (no refs query needed): the plan
+    for servers that cannot use an index on session_id, where each lookup batch would
+    be a full scan."""
 
-    def __init__(self, uri: str, database: str, collection: str, runs_collection: str, window: Window, parts: int):
+    def process(self, _: Any) -> Iterator[tuple[str, dict]]:
+        progress = _Progress("run documents")
+        for doc in self._coll.find({}, {f: 1 for f in RUN_FIELDS}, batch_size=1000):
+            sid = doc.get("session_id")
+            if isinstance(sid, str):  # a lookup by session id finds no other
+                progress.tick()
+                yield sid, doc
+
+
+class ReadPlan(NamedTuple):
+    """How a window is read: `session_ranges` time ranges of sessions, and agno3 runs by
+    `lookup` (session_id `$in` batches, plus a refs query) or one `scan` of the runs."""
+
+    session_ranges: int
+    runs: str  # "lookup" or "scan"
+
+
+def uses_index(db, collection: str, query: dict[str, Any]) -> bool | None:
+    """Whether the server answers `query` with an index scan (explain's winning plan
+    names IXSCAN and no COLLSCAN); None when it cannot tell."""
+    import pymongo.errors
+
+    try:
+        plan = db.command("explain", {"find": collection, "filter": query}, verbosity="queryPlanner")
+    except pymongo.errors.PyMongoError:
+        return None
+    text = str(plan.get("queryPlanner", plan))
+    return "IXSCAN" in text and "COLLSCAN" not in text
+
+
+def read_plan(uri: str, database: str, collection: str, runs_collection: str, window: Window, parts: int) -> ReadPlan:
+    """Index-backed servers (MongoDB with indexes on created_at and session_id) read the
+    window's sessions in `parts` parallel ranges and look their runs up by id. A server
+    that scans the whole collection for every query (FerretDB v1; MongoDB without those
+    indexes) would scan once per range and once per lookup batch: it gets one range and
+    one scan of the runs collection instead, the same documents in the fewest scans."""
+    try:
+        with client(uri) as mongo:
+            db = mongo[database]
+            sessions_indexed = uses_index(db, collection, created_at_filter(window, False))
+            runs_indexed = uses_index(db, runs_collection, {"session_id": {"$in": ["", "-"]}})
+    except Exception:  # noqa: BLE001 - unknown server: keep the plan for indexed servers
+        sessions_indexed = runs_indexed = None
+    plan = ReadPlan(parts if sessions_indexed is not False else 1, "scan" if runs_indexed is False else "lookup")
+    if sessions_indexed is False or runs_indexed is False:
+        log.info(
+            "the server uses no index on %s: reading sessions in %d range(s), runs by %s",
+            " and ".join(
+                name
+                for name, indexed in (
+                    (f"{collection}.created_at", sessions_indexed),
+                    (f"{runs_collection}.session_id", runs_indexed),
+                )
+                if indexed is False
+            ),
+            plan.session_ranges,
+            "one scan of the collection" if plan.runs == "scan" else "session_id lookups",
+        )
+    return plan
+
+
+class ReadMongo(beam.PTransform):
+    """sessions, runs (keyed), refs (keyed) and an orphan counter for a MongoDB source.
+
+    `plan` (a ReadPlan) is chosen from the server's query plans when not given."""
+
+    def __init__(
+        self,
+        uri: str,
+        database: str,
+        collection: str,
+        runs_collection: str,
+        window: Window,
+        parts: int,
+        plan: ReadPlan | None = None,
+    ):
         super().__init__()
         self.uri, self.database, self.collection = uri, database, collection
-        self.runs_collection, self.window, self.parts = runs_collection, window, parts
+        self.runs_collection, self.window, self.parts, self.plan = runs_collection, window, parts, plan
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> dict[str, beam.PCollection]:
-        parts = window_parts(self.window, self.parts)
+        plan = self.plan or read_plan(
+            self.uri, self.database, self.collection, self.runs_collection, self.window, self.parts
+        )
+        parts = window_parts(self.window, plan.session_ranges)
         ranges = pbegin | "Ranges" >> beam.Create(parts) | "SpreadRanges" >> beam.Reshuffle()
         sessions = ranges | "ReadSessions" >> beam.ParDo(
             ReadSessionRange(self.uri, self.database, self.collection, self.window)
         )
-        runs = (
-            sessions
-            | "SessionIds" >> beam.FlatMap(_session_id)
-            | "BatchIds" >> beam.BatchElements(min_batch_size=RUN_BATCH_MIN, max_batch_size=RUN_BATCH_MAX)
-            | "ReadRuns" >> beam.ParDo(ReadRunsOfSessions(self.uri, self.database, self.runs_collection))
-        )
-        # One query: refs are few (session_id and created_at only).
-        refs = (
-            pbegin
-            | "WholeWindow" >> beam.Create([(self.window, False)])
-            | "ReadRunRefs" >> beam.ParDo(ReadRunRefs(self.uri, self.database, self.runs_collection, self.window))
-        )
+        if plan.runs == "scan":
+            runs = (
+                pbegin
+                | "RunsCollection" >> beam.Create([None])
+                | "ScanRuns" >> beam.ParDo(ScanRuns(self.uri, self.database, self.runs_collection))
+            )
+            refs = pbegin | "NoRefs" >> beam.Create([])
+        else:
+            runs = (
+                sessions
+                | "SessionIds" >> beam.FlatMap(_session_id)
+                | "BatchIds" >> beam.BatchElements(min_batch_size=RUN_BATCH_MIN, max_batch_size=RUN_BATCH_MAX)
+                | "ReadRuns" >> beam.ParDo(ReadRunsOfSessions(self.uri, self.database, self.runs_collection))
+            )
+            # One query: refs are few (session_id and created_at only).
+            refs = (
+                pbegin
+                | "WholeWindow" >> beam.Create([(self.window, False)])
+                | "ReadRunRefs" >> beam.ParDo(ReadRunRefs(self.uri, self.database, self.runs_collection, self.window))
+            )
         return {
             "sessions": sessions,
             "runs": runs,

@@ -1,0 +1,1 @@
+"""Benchmarks of the session-features pipeline against baselines: `python -m bench --help`."""

@@ -1,0 +1,365 @@
+"""Benchmarks: the job against honest baselines on the same data, in one run.
+
+    .venv/bin/python -m bench --sizes 10k,100k,1m [--json bench.json] [--mongo_sizes 10k,100k]
+
+For each size: a simulated agno3 data set (about 4 run documents and 3 tool calls
+a session; cached in .cache/bench/) as a dump folder and, up to --mongo_sizes,
+loaded into a FerretDB server started on 127.0.0.1. On each source, each run a
+separate process under a timeout:
+
+    drain      read and decode the same documents, discard them (bench/drain.py)
+    naive      the job as a plain per-document Python script (bench/naive.py)
+    pipeline   `python -m pipeline`, DirectRunner (in-memory; and multi_processing, 2 workers)
+    stages     the job's transforms cut after read / group / normalize / combine (bench/stages.py)
+    spark      SparkRunner local[1] and local[2] (--spark_sizes; needs scripts/fetch_job_servers.sh)
+
+Reported: wall seconds, sessions/s, runs/s, CPU seconds, peak RSS of the process
+tree, the server's CPU seconds, and the ratios the targets are about
+(docs/benchmarks.md). `--budget_minutes` bounds the whole run: what does not fit
+is reported as not measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import data, measure
+from bench.ferret import REPO, Server
+
+log = logging.getLogger("bench")
+PY = sys.executable
+WINDOW_ARGS = ["--start_date", data.WINDOW[0], "--end_date", data.WINDOW[1]]
+STAGES = ("none", "read", "group", "normalize", "combine")
+
+
+def size(text: str) -> int:
+    text = text.strip().lower().replace("_", "")
+    for suffix, factor in (("k", 1_000), ("m", 1_000_000)):
+        if text.endswith(suffix):
+            return int(float(text[:-1]) * factor)
+    return int(text)
+
+
+def label(n: int) -> str:
+    return f"{n // 1_000_000}M" if n >= 1_000_000 and n % 1_000_000 == 0 else f"{n // 1000}k"
+
+
+def machine() -> dict:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "unknown"
+    )
+    mem = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
+    import apache_beam
+
+    return {
+        "nproc": data.cpu_count(),
+        "memory_gib": round(mem / 2**20, 1),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "apache_beam": apache_beam.__version__,
+        "kernel": platform.release(),
+    }
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.results: list[dict] = []
+        self.deadline = time.monotonic() + args.budget_minutes * 60
+        self.tmp = Path(tempfile.mkdtemp(prefix="bench-", dir=data.CACHE))
+        # Spark's driver stays on loopback (as scripts/run_on.sh has it)
+        self.env = {**os.environ, "PYTHONPATH": str(REPO), "SPARK_LOCAL_IP": "127.0.0.1"}
+        self.stage_sizes = {size(s) for s in args.stage_sizes.split(",") if s}
+        self.mongo_stage_sizes = {size(s) for s in args.mongo_stage_sizes.split(",") if s}
+        self.mp_sizes = {size(s) for s in args.multi_processing_sizes.split(",") if s}
+
+    def timeout(self, n: int, source: str = "dump") -> float:
+        # FerretDB v1 reads about 2,000 documents a second (it scans and decodes in Go)
+        per_session = 0.004 if source == "dump" else 0.015
+        per_run = self.args.timeout if self.args.timeout else 120 + n * per_session
+        return max(1.0, min(per_run, self.deadline - time.monotonic()))
+
+    def record(self, n: int, source: str, what: str, command: list[str], *, runs: int, server=None, **extra) -> dict:
+        entry = {"size": n, "source": source, "what": what, **extra}
+        if time.monotonic() > self.deadline - 5:
+            entry["skipped"] = "budget"
+            log.warning("%s %s %s: not measured (over --budget_minutes)", label(n), source, what)
+            self.results.append(entry)
+            return entry
+        log.info("%s %s %s …", label(n), source, what)
+        r = measure.run(what, command, self.timeout(n, source), env=self.env, server_pid=server)
+        entry.update(r.to_dict())
+        entry.pop("label")
+        if r.ok():
+            entry["sessions_per_s"] = n / r.wall_s
+            entry["runs_per_s"] = runs / r.wall_s
+            log.info(
+                "%s %s %s: %.1f s, %.0f sessions/s, peak RSS %.0f MB%s",
+                label(n),
+                source,
+                what,
+                r.wall_s,
+                n / r.wall_s,
+                r.peak_rss_mb,
+                f", server CPU {r.server_cpu_s:.1f} s" if r.server_cpu_s is not None else "",
+            )
+        else:
+            log.warning("%s %s %s failed (rc=%s, timeout=%s): %s", label(n), source, what, r.returncode,
+                        r.timed_out, r.stderr_tail[-400:])  # fmt: skip
+        self.results.append(entry)
+        return entry
+
+    # ------------------------------------------------------------------ one source
+
+    def pipeline(self, n, source, src_args, runs, server=None, extra=(), what="pipeline DirectRunner") -> dict:
+        out = self.tmp / "out"
+        shutil.rmtree(out, ignore_errors=True)
+        cmd = [PY, "-m", "pipeline", *src_args, *WINDOW_ARGS, "--output", str(out), *extra]
+        entry = self.record(n, source, what, cmd, runs=runs, server=server)
+        entry["rows_digest"] = _rows_digest(out) if entry.get("returncode") == 0 else None
+        shutil.rmtree(out, ignore_errors=True)
+        return entry
+
+    def stages(self, n, source, src_args, runs, server=None, extra=()):
+        for stage in STAGES:
+            cmd = [PY, "-m", "bench.stages", "--stage", stage, *src_args, *WINDOW_ARGS, *extra]
+            self.record(n, source, f"stage:{stage}", cmd, runs=runs, server=server)
+
+    def naive(self, n, source, src_args, runs, decoder="json_util", server=None) -> dict:
+        csv = self.tmp / "naive.csv"
+        cmd = [PY, "-m", "bench.naive", *src_args, *WINDOW_ARGS, "--output", str(csv), "--decoder", decoder]
+        entry = self.record(n, source, f"naive ({decoder})", cmd, runs=runs, server=server)
+        entry["rows_digest"] = _lines_digest(csv) if entry.get("returncode") == 0 else None
+        csv.unlink(missing_ok=True)
+        return entry
+
+    def dump(self, ds: data.DataSet) -> None:
+        n, runs, src = ds.sessions, ds.run_docs, ["--source", str(ds.folder)]
+        self.record(n, "dump", "drain (orjson)", [PY, "-m", "bench.drain", *src], runs=runs)
+        if n <= self.args.naive_max:
+            self.naive(n, "dump", src, runs)
+            if self.args.naive_orjson:
+                self.naive(n, "dump", src, runs, decoder="orjson")
+        else:
+            self.results.append({"size": n, "source": "dump", "what": "naive (json_util)", "skipped": "--naive_max"})
+        self.pipeline(n, "dump", src, runs)
+        if n in self.mp_sizes:
+            mp = ["--direct_running_mode=multi_processing", f"--direct_num_workers={self.args.workers}"]
+            self.pipeline(
+                n, "dump", src, runs, extra=mp, what=f"pipeline DirectRunner multi_processing×{self.args.workers}"
+            )
+        if n in self.stage_sizes:
+            self.stages(n, "dump", src, runs)
+
+    def mongo(self, ds: data.DataSet, uri: str, server_pid: int) -> None:
+        n, runs = ds.sessions, ds.run_docs
+        try:
+            database, seconds = data.load_ferretdb(uri, ds, deadline=self.deadline)
+        except TimeoutError as exc:
+            log.warning("%s", exc)
+            self.results.append({"size": n, "source": "ferretdb", "what": "load", "skipped": "budget"})
+            return
+        self.results.append(
+            {"size": n, "source": "ferretdb", "what": "load", "wall_s": seconds, "cached": seconds is None}
+        )
+        src = ["--source", uri + database, "--database", database]
+        drain = [PY, "-m", "bench.drain", *src, *WINDOW_ARGS]
+        self.record(n, "ferretdb", "drain (pymongo, dicts)", drain, runs=runs, server=server_pid)
+        self.record(n, "ferretdb", "drain (pymongo, raw BSON)", [*drain, "--raw"], runs=runs, server=server_pid)
+        self.pipeline(n, "ferretdb", src, runs, server=server_pid)
+        if n in self.mongo_stage_sizes:
+            self.stages(n, "ferretdb", src, runs, server=server_pid)
+
+    def spark(self, ds: data.DataSet) -> None:
+        script = REPO / "scripts" / "fetch_job_servers.sh"
+        n, runs = ds.sessions, ds.run_docs
+        if not script.exists():
+            self.results.append({"size": n, "source": "dump", "what": "spark", "skipped": "no fetch_job_servers.sh"})
+            return
+        import subprocess
+
+        found = subprocess.run(["bash", str(script), "spark"], capture_output=True, text=True, check=False)
+        jar = next((line.split(maxsplit=1)[1] for line in found.stdout.splitlines() if line.startswith("spark ")), None)
+        if not jar:
+            self.results.append({"size": n, "source": "dump", "what": "spark", "skipped": "no job server jar"})
+            return
+        for cores in (1, 2):
+            extra = [
+                "--runner=SparkRunner",
+                f"--spark_job_server_jar={jar}",
+                f"--spark_master_url=local[{cores}]",
+                "--job_server_jvm_properties=-Dspark.ui.enabled=false",
+                "--job_server_jvm_properties=-Dspark.driver.host=127.0.0.1",
+                "--job_server_jvm_properties=-Dspark.driver.bindAddress=127.0.0.1",
+                "--job_server_jvm_properties=-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+                *(self.args.spark_env or ["--environment_type=LOOPBACK"]),
+            ]
+            self.pipeline(
+                n, "dump", ["--source", str(ds.folder)], runs, extra=extra, what=f"pipeline SparkRunner local[{cores}]"
+            )
+
+    def run(self) -> dict:
+        args = self.args
+        sizes = [size(s) for s in args.sizes.split(",") if s]
+        mongo_sizes = {size(s) for s in args.mongo_sizes.split(",") if s}
+        spark_sizes = {size(s) for s in args.spark_sizes.split(",") if s}
+        sets = {n: data.dump_folder(n, args.workers) for n in sizes}
+        report = {"machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                  "data": {label(n): ds.describe() for n, ds in sets.items()}}  # fmt: skip
+        for n in sizes:
+            self.dump(sets[n])
+        wanted = [n for n in sizes if n in mongo_sizes]
+        if wanted:
+            server = Server(data.CACHE / "ferretdb")
+            with server as uri:
+                for n in wanted:
+                    self.mongo(sets[n], uri, server.pid)
+        for n in sizes:
+            if n in spark_sizes:
+                self.spark(sets[n])
+        report["results"] = self.results
+        report["summary"] = summarize(self.results)
+        report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return report
+
+
+def _lines_digest(path: Path) -> str | None:
+    import hashlib
+
+    if not path.exists():
+        return None
+    lines = path.read_text(encoding="utf-8").splitlines()[1:]
+    return hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()
+
+
+def _rows_digest(out: Path) -> str | None:
+    """sha256 of the dataset's rows, sorted (headers dropped): compares with the naive CSV."""
+    import hashlib
+
+    lines: list[str] = []
+    for path in out.rglob("*.csv"):
+        lines.extend(path.read_text(encoding="utf-8").splitlines()[1:])
+    return hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest() if lines else None
+
+
+def summarize(results: list[dict]) -> dict:
+    """Stage times (differences of the cuts) and the target ratios, per size and source."""
+    by = {(r["size"], r["source"], r["what"]): r for r in results}
+
+    def wall(n, source, what):
+        r = by.get((n, source, what))
+        return r["wall_s"] if r and r.get("returncode") == 0 and not r.get("timed_out") else None
+
+    summary: dict = {}
+    sizes = sorted({r["size"] for r in results})
+    for n in sizes:
+        s: dict = {}
+        for source in ("dump", "ferretdb"):
+            cuts = [wall(n, source, f"stage:{st}") for st in STAGES]
+            full = wall(n, source, "pipeline DirectRunner")
+            if all(c is not None for c in cuts) and full is not None:
+                s[f"{source}_stages_s"] = {
+                    "fixed": cuts[0],
+                    "read": cuts[1] - cuts[0],
+                    "group": cuts[2] - cuts[1],
+                    "normalize": cuts[3] - cuts[2],
+                    "combine": cuts[4] - cuts[3],
+                    "format+write+publish": full - cuts[4],
+                }
+        naive = wall(n, "dump", "naive (json_util)")
+        direct = {w: wall(n, "dump", w) for (m, src, w) in by if m == n and src == "dump" and "DirectRunner" in w}
+        direct = {k: v for k, v in direct.items() if v}
+        if naive and direct:
+            best = min(direct, key=direct.get)
+            s["naive_over_pipeline"] = {"ratio": naive / direct[best], "pipeline": best, "target": ">= 2"}
+        drain_f = wall(n, "ferretdb", "drain (pymongo, dicts)")
+        drain_raw = wall(n, "ferretdb", "drain (pymongo, raw BSON)")
+        piped = wall(n, "ferretdb", "pipeline DirectRunner")
+        if piped and (drain_f or drain_raw):
+            s["pipeline_over_drain"] = {
+                "vs_dicts": piped / drain_f if drain_f else None,
+                "vs_raw": piped / drain_raw if drain_raw else None,
+                "target": "<= 1.5",
+            }
+        drain_d = wall(n, "dump", "drain (orjson)")
+        if drain_d and direct:
+            s["dump_pipeline_over_drain"] = min(direct.values()) / drain_d
+        s1, s2 = wall(n, "dump", "pipeline SparkRunner local[1]"), wall(n, "dump", "pipeline SparkRunner local[2]")
+        if s1 and s2:
+            s["spark_local2_over_local1"] = {"ratio": s1 / s2, "target": ">= 1.6"}
+        nd = by.get((n, "dump", "naive (json_util)"), {}).get("rows_digest")
+        pd = by.get((n, "dump", "pipeline DirectRunner"), {}).get("rows_digest")
+        if nd and pd:
+            s["naive_rows_equal_pipeline_rows"] = nd == pd
+        summary[label(n)] = s
+    rss = {n: by.get((n, "dump", "pipeline DirectRunner"), {}).get("peak_rss_mb") for n in sizes}
+    if rss.get(1_000_000) and rss.get(100_000):
+        summary["rss_1M_over_100k"] = {"ratio": rss[1_000_000] / rss[100_000], "target": "<= 1.5"}
+    return summary
+
+
+def table(report: dict) -> str:
+    lines = [
+        "| size | source | run | wall s | sessions/s | runs/s | CPU s | peak RSS MB | server CPU s |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["results"]:
+        if r.get("skipped"):
+            lines.append(f"| {label(r['size'])} | {r['source']} | {r['what']} | not measured ({r['skipped']}) |||||")
+            continue
+        if r["what"] == "load":
+            cached = "loaded before" if r.get("cached") else f"{r['wall_s']:.0f}"
+            lines.append(f"| {label(r['size'])} | {r['source']} | load | {cached} |||||")
+            continue
+        if r.get("returncode") != 0 or r.get("timed_out"):
+            why = "timed out" if r.get("timed_out") else f"failed (rc {r.get('returncode')})"
+            lines.append(f"| {label(r['size'])} | {r['source']} | {r['what']} | {why} after {r['wall_s']:.0f} s |||||")
+            continue
+        server = f"{r['server_cpu_s']:.1f}" if r.get("server_cpu_s") is not None else ""
+        lines.append(
+            f"| {label(r['size'])} | {r['source']} | {r['what']} | {r['wall_s']:.1f} | {r['sessions_per_s']:,.0f} | "
+            f"{r['runs_per_s']:,.0f} | {r['cpu_s']:.1f} | {r['peak_rss_mb']:,.0f} | {server} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", default="10k,100k", help="comma list: 10k, 100k, 1m, …")
+    p.add_argument("--mongo_sizes", default="10k,100k", help="sizes also loaded into FerretDB and read from it")
+    p.add_argument("--spark_sizes", default="", help="sizes also run on the SparkRunner, local[1] and local[2]")
+    p.add_argument("--spark_env", action="append", default=[], help="extra flag for the Spark runs (repeatable)")
+    p.add_argument("--json", help="write the whole report here")
+    p.add_argument("--workers", type=int, default=2, help="multi_processing workers and generator processes")
+    p.add_argument("--timeout", type=float, default=0, help="seconds per run (default 120 + 4 ms a session)")
+    p.add_argument("--budget_minutes", type=float, default=120, help="bound on the whole run")
+    p.add_argument("--stage_sizes", default="10k,100k", help="sizes that also get the stage-isolated runs")
+    p.add_argument("--mongo_stage_sizes", default="10k", help="FerretDB sizes that also get the stage runs")
+    p.add_argument("--multi_processing_sizes", default="10k,100k", help="sizes also run with multi_processing")
+    p.add_argument("--naive_max", type=size, default=100_000, help="largest size for the naive script (it holds "
+                   "every document in memory: about 19 GB at 1M)")  # fmt: skip
+    p.add_argument("--naive_orjson", action="store_true", help="also the naive script with the fast decoder")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", force=True)
+    data.CACHE.mkdir(parents=True, exist_ok=True)
+    report = Bench(args).run()
+    text = table(report)
+    print(text)
+    print(json.dumps(report["summary"], indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps({**report, "table": text}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""Beam's Spark and Flink job servers for tests: fetched by scripts/fetch_job_servers.sh
+(cached in .cache/jars/), started once, and shared by every pipeline a test module runs.
+
+A `JobServer` is the jar the SparkRunner / FlinkRunner would start themselves
+(`--spark_job_server_jar` / `--flink_job_server_jar`), started here on 127.0.0.1
+with a port the JVM picks, so pipelines reach it with `--job_endpoint` and
+`--runner=SparkRunner|FlinkRunner` (the manifest then names the runner).
+Starting it ourselves costs one JVM start per test module instead of one per
+pipeline (Beam's FlinkRunner starts a job server for every pipeline and keeps it
+until the process exits).
+
+Failure policy, like tests/ferretdb.py: a missing Java, a jar that cannot be
+fetched, or a server that does not start raises RuntimeError with the log tail;
+nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FETCH_SCRIPT = REPO_ROOT / "scripts" / "fetch_job_servers.sh"
+RUNNERS = {"spark": "SparkRunner", "flink": "FlinkRunner"}
+
+# A cold fetch (Maven resolving ~230 jars for Spark, ~160 for Flink) took ~3 minutes here.
+FETCH_TIMEOUT_S = 20 * 60
+START_TIMEOUT_S = 120
+LOG_TAIL_CHARS = 4000
+_STARTED = re.compile(r"JobService started on ([\w.\-]+):(\d+)")
+
+
+def fetch_jars() -> dict[str, Path]:
+    """{"spark": jar, "flink": jar}, fetching them on first use. Raises RuntimeError."""
+    if shutil.which("java") is None:
+        raise RuntimeError("java is not on PATH: the Spark and Flink runner tests need Java 17")
+    try:
+        proc = subprocess.run(
+            ["bash", str(FETCH_SCRIPT), "all"],
+            capture_output=True,
+            text=True,
+            timeout=FETCH_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(f"{FETCH_SCRIPT} timed out after {FETCH_TIMEOUT_S}s") from exc
+    jars = {}
+    for line in proc.stdout.splitlines():
+        runner, _, path = line.partition(" ")
+        jars[runner] = Path(path)
+    if proc.returncode != 0 or set(jars) != set(RUNNERS) or not all(p.is_file() for p in jars.values()):
+        output = (proc.stdout + proc.stderr)[-LOG_TAIL_CHARS:]
+        raise RuntimeError(f"{FETCH_SCRIPT} failed (exit {proc.returncode}):\n{output}")
+    return jars
+
+
+def _jvm_and_args(runner: str) -> tuple[list[str], list[str], dict[str, str]]:
+    """JVM options, job server arguments and environment for one runner, locally."""
+    if runner == "spark":
+        from apache_beam.runners.portability.spark_runner import SPARK_JAR_JOB_SERVER_JVM_ARGS
+
+        jvm = [
+            *SPARK_JAR_JOB_SERVER_JVM_ARGS,  # what Beam's SparkRunner passes (Java 17 module access)
+            "-Dspark.ui.enabled=false",  # no web UI listening on 0.0.0.0:4040
+            "-Dspark.driver.host=127.0.0.1",
+            "-Dspark.driver.bindAddress=127.0.0.1",
+        ]
+        return jvm, ["--spark-master-url", "local[2]"], {"SPARK_LOCAL_IP": "127.0.0.1"}
+    if runner == "flink":
+        return [], ["--flink-master", "[local]"], {}
+    raise ValueError(f"unknown runner {runner!r}")
+
+
+class JobServer:
+    """One job server JVM on 127.0.0.1 (job service only: no expansion service)."""
+
+    def __init__(self, runner: str, jar: str | os.PathLike[str]) -> None:
+        self.runner = runner
+        self.jar = Path(jar)
+        self.endpoint = ""
+        self.start_seconds = 0.0
+        self.tmp_dir: Path | None = None
+        self.log_path: Path | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def runner_name(self) -> str:
+        return RUNNERS[self.runner]
+
+    def pipeline_args(self) -> list[str]:
+        """Beam flags that run a pipeline on this server, workers in the launching process."""
+        args = [f"--runner={self.runner_name}", f"--job_endpoint={self.endpoint}", "--environment_type=LOOPBACK"]
+        if self.runner == "flink":
+            args.append("--parallelism=2")
+        return args
+
+    def start(self) -> Self:
+        if self._proc is not None:
+            return self
+        jvm, args, env = _jvm_and_args(self.runner)
+        self.tmp_dir = Path(tempfile.mkdtemp(prefix=f"{self.runner}-job-server-"))
+        self.log_path = self.tmp_dir / "job-server.log"
+        cmd = [
+            "java",
+            *jvm,
+            "-jar",
+            str(self.jar),
+            *args,
+            "--job-host", "127.0.0.1",
+            "--job-port", "0",  # the JVM picks a free port and logs it: no race
+            "--artifact-port", "0",
+            "--expansion-port", "-1",  # no expansion service: this pipeline has no cross-language transforms
+            "--artifacts-dir", str(self.tmp_dir / "artifacts"),
+        ]  # fmt: skip
+        t0 = time.monotonic()
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 -- closed in stop()
+        self._proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
+            cwd=self.tmp_dir,
+        )
+        try:
+            self.endpoint = self._wait_for_endpoint(START_TIMEOUT_S)
+        except BaseException:
+            self.stop()
+            raise
+        self.start_seconds = time.monotonic() - t0
+        return self
+
+    def _wait_for_endpoint(self, timeout: float) -> str:
+        import grpc
+
+        assert self._proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(
+                    f"the {self.runner} job server exited with code {self._proc.returncode}:\n{self.log_tail()}"
+                )
+            found = _STARTED.search(self.log_text())
+            if found:
+                endpoint = f"127.0.0.1:{found.group(2)}"
+                with grpc.insecure_channel(endpoint) as channel:
+                    grpc.channel_ready_future(channel).result(timeout=max(1.0, deadline - time.monotonic()))
+                return endpoint
+            time.sleep(0.2)
+        raise RuntimeError(f"the {self.runner} job server did not start within {timeout}s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL; removes its temp dir. Idempotent."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self.tmp_dir is not None:
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
+            self.tmp_dir = None
+
+    def log_text(self) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return self.log_path.read_bytes().decode("utf-8", errors="replace")
+
+    def log_tail(self, chars: int = LOG_TAIL_CHARS) -> str:
+        return self.log_text()[-chars:]
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
