@@ -21,7 +21,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipeline import publish
 from pipeline.graph import build
 from pipeline.options import Config, UpToDate, UsageError, beam_args_of, parse
-from transforms.read_dump import dump_files, resolve_dump_folder
+from transforms.read_dump import dump_files, dump_folder_exists, resolve_dump_folder
 from transforms.read_mongo import client
 from transforms.secrets import redact
 from transforms.simulated import parse_sim_uri
@@ -39,11 +39,15 @@ def check_source(cfg: Config) -> None:
             raise UsageError(f"bad simulated source: {exc}") from None
         return
     if cfg.source_kind == "dump":
-        folder = resolve_dump_folder(cfg.source, cfg.database)
-        if not os.path.isdir(folder):
-            raise UsageError(f"the dump folder {folder} does not exist")
-        if not dump_files(folder, cfg.collection):
-            raise UsageError(f"the dump folder {folder} has no {cfg.collection}.jsonl, .json or .bson")
+        try:
+            folder = resolve_dump_folder(cfg.source, cfg.database)
+            exists, files = dump_folder_exists(folder), dump_files(folder, cfg.collection)
+        except Exception as exc:  # noqa: BLE001 - storage the user named (credentials, bucket, network)
+            raise UsageError(f"cannot read the dump folder {redact(cfg.source)}: {redact(_first_line(exc))}") from None
+        if not exists:
+            raise UsageError(f"the dump folder {redact(folder)} does not exist")
+        if not files:
+            raise UsageError(f"the dump folder {redact(folder)} has no {cfg.collection}.jsonl, .json or .bson")
         return
     import pymongo.errors
 

@@ -234,9 +234,18 @@ class ReadDump(beam.PTransform):
         return candidates | "OrphanRuns" >> beam.Values()
 
 
+def dump_folder_exists(folder: str) -> bool:
+    """A local folder, or a prefix of a remote store (s3://…) with at least one file under it.
+    Raises what Beam's file system raises when it cannot look (credentials, network)."""
+    if "://" not in folder:
+        return os.path.isdir(folder)
+    return bool(FileSystems.match([folder.rstrip("/") + "/**"], limits=[1])[0].metadata_list)
+
+
 def resolve_dump_folder(source: str, database: str | None) -> str:
-    """A plain path or file:// URL; mongodump's `<dir>/<db>/` layout is followed when present."""
+    """A plain path, a file:// URL, or a folder on any file system Beam knows (s3://bucket/prefix);
+    mongodump's `<dir>/<db>/` layout is followed when present."""
     folder = local_path(source)
-    if database and os.path.isdir(os.path.join(folder, database)):
-        return os.path.join(folder, database)
+    if database and dump_folder_exists(FileSystems.join(folder, database)):
+        return FileSystems.join(folder, database)
     return folder
