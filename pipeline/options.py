@@ -192,3 +192,16 @@ def parse(
         since_last=values["since_last"],
     )
     return config, beam_args
+
+
+PUBLISH_USAGE = "session-features publish RUN_DIR [file system flags such as --s3_endpoint_url]"
+
+
+def parse_publish(argv: Sequence[str]) -> tuple[str, list[str]]:
+    """`publish RUN_DIR [Beam file system flags]` → (RUN_DIR, the flags). Raises UsageError."""
+    if not argv or argv[0].startswith("-"):
+        raise UsageError(f"publish needs the run folder the jar wrote to: {PUBLISH_USAGE}")
+    run_dir = argv[0].rstrip("/")
+    if not run_dir.rsplit("/", 1)[-1].startswith("run-"):
+        raise UsageError(f"{run_dir} is not a run folder (run-<time>-<id>, as the launcher logged it)")
+    return run_dir, list(argv[1:])
