@@ -14,12 +14,10 @@ import sys
 import time
 from collections.abc import Sequence
 
-import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline import publish
-from pipeline.graph import build
+from pipeline import publish, slices
 from pipeline.options import Config, UpToDate, UsageError, beam_args_of, parse
 from transforms.read_dump import dump_files, resolve_dump_folder
 from transforms.read_mongo import client
@@ -140,11 +138,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         *cfg.window.describe().values(),
         runner,
     )
+    count = slices.choose(cfg, runner)
     t0 = time.monotonic()
     try:
-        options = PipelineOptions(beam_args, save_main_session=False)
-        with beam.Pipeline(options=options) as p:
-            build(p, cfg, run_dir)
+        slices.run(cfg, beam_args, run_dir, count)
     except Exception as exc:  # noqa: BLE001 - the run failed: one line, nothing published
         publish.discard(run_dir)
         print(f"session-features: the run failed, nothing was published: {redact(_first_line(exc))}", file=sys.stderr)
@@ -177,6 +174,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             "format": cfg.format,
             "partition": {publish.PARTITION_KEY: publish.partition_value(cfg.window)} if cfg.hive else None,
             "counts": counts,
+            "slices": count,
             "started_at": started.isoformat().replace("+00:00", "Z"),
             "finished_at": finished.isoformat().replace("+00:00", "Z"),
         },
