@@ -13,12 +13,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline import publish
-from pipeline.graph import build
+from pipeline import publish, slices
 from pipeline.options import Config, UpToDate, UsageError, beam_args_of, parse, parse_publish
 from pipeline.runners import executable_path, follow_up_commands, jar_runner, runner_details
 from transforms.read_dump import dump_files, dump_folder_exists, resolve_dump_folder
@@ -151,10 +149,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         *cfg.window.describe().values(),
         runner,
     )
+    count = 1 if jar else slices.choose(cfg, runner)  # a jar is one pipeline
     try:
-        options = PipelineOptions(beam_args, save_main_session=False)
-        with beam.Pipeline(options=options) as p:
-            build(p, cfg, run_dir)
+        slices.run(cfg, beam_args, run_dir, count)
     except Exception as exc:  # noqa: BLE001 - the run failed: one line, nothing published
         publish.discard(run_dir)
         print(f"session-features: the run failed, nothing was published: {redact(_first_line(exc))}", file=sys.stderr)
@@ -185,6 +182,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             "runner_details": runner_details(beam_args),
             "format": cfg.format,
             "partition": {publish.PARTITION_KEY: publish.partition_value(cfg.window)} if cfg.hive else None,
+            "slices": count,
             "started_at": started.isoformat().replace("+00:00", "Z"),
         },
         jar,

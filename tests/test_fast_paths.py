@@ -32,7 +32,7 @@ from bson import (
 from transforms.columns import COLUMNS
 from transforms.metrics import _percentile
 from transforms.normalize import GroupBySession
-from transforms.read_dump import loads_extended_json
+from transforms.read_dump import line_ranges, loads_extended_json, read_line_range
 from transforms.rows import _quote, csv_value, to_csv_line
 from transforms.timestamps import format_ts
 
@@ -278,3 +278,22 @@ def test_pre_read_runs_read_as_the_documents(seed):
         assert results[0] == results[1]
         outcomes["rows" if type(results[0]).__name__ == "Session" else "bad"] += 1
     assert outcomes["bad"] > 20 and outcomes["rows"] > 200, outcomes  # both paths exercised
+
+
+def test_line_ranges_read_the_lines_beams_text_source_reads(tmp_path):
+    """The dump reader's byte ranges (read and filtered in one step) = ReadFromText's lines,
+    wherever the range boundaries fall: CRLF endings, empty lines, multi-byte characters,
+    a last line without an ending."""
+    body = '{"a": 1}\r\n\n{"b": "é—会"}\nplain\r\n\r\n{"c": "\\r"}\r' + "x" * 40 + "\n\n" + '{"last": true}'
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(body.encode("utf-8"))
+    size = path.stat().st_size
+    by_range = {
+        step: [line.decode() for rng in line_ranges(str(path), size, step) for line in read_line_range(*rng)]
+        for step in (1, 2, 3, 5, 7, 11, size, size + 9)
+    }
+    first = by_range[1]
+    assert all(lines == first for lines in by_range.values())
+    assert first[:3] == ['{"a": 1}', "", '{"b": "é—会"}'] and first[-1] == '{"last": true}'
+    with TestPipeline() as p:
+        assert_that(p | beam.io.ReadFromText(str(path)), equal_to(first))

@@ -53,10 +53,10 @@ def test_a_runner_that_writes_no_counts_publishes_nothing(tmp_path, monkeypatch,
     rows = read_dataset(out)
     capsys.readouterr()
 
-    def build_writing_nowhere(p, cfg, run_dir):
+    def build_writing_nowhere(p, cfg, run_dir, *slice_part):
         p | beam.Create([1, 2, 3]) | beam.Map(lambda n: n * 2)  # runs, writes nothing
 
-    monkeypatch.setattr("pipeline.main.build", build_writing_nowhere)
+    monkeypatch.setattr("pipeline.slices.build", build_writing_nowhere)
     assert run_pipeline(["--source", SIM, *DATES, "--output", str(out)]) == 1
     (line,) = error_lines(capsys)
     assert line.startswith(f"session-features: the runner wrote no counts to {out}/run-")

@@ -73,6 +73,20 @@ def test_dataset_and_manifest_land_where_documented(s3, aws_env, tmp_path):
     assert manifest["data_location"] == f"s3://{BUCKET}/daily/{run}/data/"
 
 
+def test_a_sliced_window_lands_as_one_dataset(s3, aws_env, tmp_path):
+    assert run_pipeline(["--source", SIM, *DATES, "--slices", "2", *s3_args(s3.endpoint, "sliced")]) == 0
+    manifest = json.loads(s3.client().get_object(Bucket=BUCKET, Key="sliced/manifest.json")["Body"].read())
+    run = manifest["run_id"]
+    assert [k for k in s3.keys(BUCKET, "sliced/") if "/data/" in k] == [
+        f"sliced/{run}/data/features-s000-00000-of-00001.csv",
+        f"sliced/{run}/data/features-s001-00000-of-00001.csv",
+    ]
+    assert not [k for k in s3.keys(BUCKET, "sliced/") if "_counts" in k]  # read, summed and removed
+    rows = read_dataset(mirror(s3, "sliced", tmp_path / "m"))
+    assert manifest["slices"] == 2 and len(rows) == manifest["counts"]["rows_written"]
+    assert manifest["counts"]["rows_written"] + manifest["counts"]["quarantined"] == 60
+
+
 def test_rerun_replaces_the_dataset_whole(s3, aws_env, tmp_path):
     args = ["--source", SIM, *DATES, *s3_args(s3.endpoint, "rerun")]
     assert run_pipeline(args) == 0
