@@ -9,7 +9,9 @@ separate process under a timeout:
 
     drain      read and decode the same documents, discard them (bench/drain.py)
     naive      the job as a plain per-document Python script (bench/naive.py)
-    pipeline   `python -m pipeline`, DirectRunner (in-memory; and multi_processing, 2 workers)
+    pipeline   `python -m pipeline`, DirectRunner (in-memory; and multi_processing, 2 workers); the
+               job runs windows above ~100k sessions in slices by itself (1M: 10), or
+               `--slices N` for every run
     stages     the job's transforms cut after read / group / normalize / combine (bench/stages.py)
     spark      SparkRunner local[1] and local[2] (--spark_sizes; needs scripts/fetch_job_servers.sh),
                SDK workers in a worker pool, one per core (--spark_modes pool,loopback)
@@ -134,7 +136,8 @@ class Bench:
     ) -> dict:  # fmt: skip
         out = self.tmp / "out"
         shutil.rmtree(out, ignore_errors=True)
-        cmd = [*prefix, PY, "-m", "pipeline", *src_args, *WINDOW_ARGS, "--output", str(out), *extra]
+        slices = ["--slices", self.args.slices] if self.args.slices else []
+        cmd = [*prefix, PY, "-m", "pipeline", *src_args, *WINDOW_ARGS, "--output", str(out), *slices, *extra]
         entry = self.record(n, source, what, cmd, runs=runs, server=server, timeout_source=timeout_source)
         entry["rows_digest"] = _rows_digest(out) if entry.get("returncode") == 0 else None
         shutil.rmtree(out, ignore_errors=True)
@@ -414,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--naive_max", type=size, default=100_000, help="largest size for the naive script (it holds "
                    "every document in memory: about 19 GB at 1M)")  # fmt: skip
     p.add_argument("--naive_orjson", action="store_true", help="also the naive script with the fast decoder")
+    p.add_argument("--slices", default="", help="--slices for every pipeline run (default: the job chooses: one "
+                   "slice per ~100,000 sessions on the DirectRunner, 1 on Spark)")  # fmt: skip
     args = p.parse_args(argv)
     args.spark_jvm = args.spark_jvm or ["-XX:TieredStopAtLevel=1"]
     unknown = {m for m in args.spark_modes.split(",") if m} - set(SPARK_ROWS)

@@ -12,15 +12,20 @@ from transforms.normalize import NormalizeSessions
 from transforms.read_dump import ReadDump, resolve_dump_folder
 from transforms.read_mongo import ReadMongo
 from transforms.simulated import ReadSimulated, parse_sim_uri
+from transforms.slicing import WHOLE, Slice
 from transforms.write import WriteDataset
 
 
-def make_source(cfg: Config) -> beam.PTransform:
+def make_source(cfg: Config, part: Slice = WHOLE) -> beam.PTransform:
+    """The source of the window, or of one slice of it (the sources filter it)."""
     if cfg.source_kind == "simulated":
-        return ReadSimulated(parse_sim_uri(cfg.source), cfg.window)
+        return ReadSimulated(parse_sim_uri(cfg.source), cfg.window, part)
     if cfg.source_kind == "mongodb":
-        return ReadMongo(cfg.source, cfg.database, cfg.collection, cfg.runs_collection, cfg.window, cfg.read_ranges)
-    return ReadDump(resolve_dump_folder(cfg.source, cfg.database), cfg.collection, cfg.runs_collection, cfg.window)
+        return ReadMongo(
+            cfg.source, cfg.database, cfg.collection, cfg.runs_collection, cfg.window, cfg.read_ranges, part=part
+        )
+    folder = resolve_dump_folder(cfg.source, cfg.database)
+    return ReadDump(folder, cfg.collection, cfg.runs_collection, cfg.window, part)
 
 
 class CountAs(beam.PTransform):
@@ -34,8 +39,10 @@ class CountAs(beam.PTransform):
         return pcoll | beam.combiners.Count.Globally() | beam.Map(lambda n, k=self.name: (k, n))
 
 
-def build(p: beam.Pipeline, cfg: Config, run_dir: str) -> None:
-    source = make_source(cfg)
+def build(p: beam.Pipeline, cfg: Config, run_dir: str, part: Slice = WHOLE) -> None:
+    """The whole job for the window, or for one slice of it (pipeline/slices.py), its
+    files named by the slice's tag."""
+    source = make_source(cfg, part)
     read = p | "ReadSessions" >> source
     sessions, quarantine, counts, candidates = read | "NormalizeSessions" >> NormalizeSessions(cfg.window)
     rows = sessions | "ComputeFeatures" >> ComputeFeatures()
@@ -47,4 +54,4 @@ def build(p: beam.Pipeline, cfg: Config, run_dir: str) -> None:
         quarantine | "CountQuarantined" >> CountAs("quarantined"),
         orphans | "OrphanCounts" >> beam.Map(lambda n: ("orphaned_runs", n)),
     ) | "AllCounts" >> beam.Flatten()
-    (rows, quarantine, all_counts) | "WriteDataset" >> WriteDataset(run_dir, cfg.num_shards, cfg.format)
+    (rows, quarantine, all_counts) | "WriteDataset" >> WriteDataset(run_dir, cfg.num_shards, cfg.format, part.tag)

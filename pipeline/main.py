@@ -11,17 +11,15 @@ import datetime as dt
 import logging
 import os
 import sys
-import time
 from collections.abc import Sequence
 
-import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline import publish
-from pipeline.graph import build
-from pipeline.options import Config, UpToDate, UsageError, beam_args_of, parse
-from transforms.read_dump import dump_files, resolve_dump_folder
+from pipeline import publish, slices
+from pipeline.options import Config, UpToDate, UsageError, beam_args_of, parse, parse_publish
+from pipeline.runners import executable_path, follow_up_commands, jar_runner, runner_details
+from transforms.read_dump import dump_files, dump_folder_exists, resolve_dump_folder
 from transforms.read_mongo import client
 from transforms.secrets import redact
 from transforms.simulated import parse_sim_uri
@@ -39,11 +37,15 @@ def check_source(cfg: Config) -> None:
             raise UsageError(f"bad simulated source: {exc}") from None
         return
     if cfg.source_kind == "dump":
-        folder = resolve_dump_folder(cfg.source, cfg.database)
-        if not os.path.isdir(folder):
-            raise UsageError(f"the dump folder {folder} does not exist")
-        if not dump_files(folder, cfg.collection):
-            raise UsageError(f"the dump folder {folder} has no {cfg.collection}.jsonl, .json or .bson")
+        try:
+            folder = resolve_dump_folder(cfg.source, cfg.database)
+            exists, files = dump_folder_exists(folder), dump_files(folder, cfg.collection)
+        except Exception as exc:  # noqa: BLE001 - storage the user named (credentials, bucket, network)
+            raise UsageError(f"cannot read the dump folder {redact(cfg.source)}: {redact(_first_line(exc))}") from None
+        if not exists:
+            raise UsageError(f"the dump folder {redact(folder)} does not exist")
+        if not files:
+            raise UsageError(f"the dump folder {redact(folder)} has no {cfg.collection}.jsonl, .json or .bson")
         return
     import pymongo.errors
 
@@ -111,6 +113,8 @@ def _runner(beam_args: list[str]) -> str:
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the job; returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["publish"]:
+        return publish_built_run(argv[1:])
     beam_args = take_aws_keys(beam_args_of(argv))
     try:
         # Beam's filesystems (S3 endpoint, region, …) serve the launcher too: the
@@ -119,6 +123,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         cfg, _ = parse(argv, last_end=publish.last_published_end)
         check_source(cfg)
         check_output(cfg.output)
+        jar = executable_path(beam_args)
+        if jar:
+            jar_runner(_runner(beam_args))  # a usage error for runners that build no jars
     except UpToDate as exc:
         log.info("%s", exc)
         return 0
@@ -128,6 +135,8 @@ def run(argv: Sequence[str] | None = None) -> int:
 
     started = dt.datetime.now(dt.UTC)
     root = publish.dataset_root(cfg.output, cfg.window, cfg.hive)
+    if jar and not publish.is_remote(root):
+        root = os.path.abspath(root)  # the jar runs later, maybe from another folder
     run_id = publish.new_run_id(started)
     run_dir = publish.join(root, run_id)
     runner = _runner(beam_args)
@@ -140,20 +149,16 @@ def run(argv: Sequence[str] | None = None) -> int:
         *cfg.window.describe().values(),
         runner,
     )
-    t0 = time.monotonic()
+    count = 1 if jar else slices.choose(cfg, runner)  # a jar is one pipeline
     try:
-        options = PipelineOptions(beam_args, save_main_session=False)
-        with beam.Pipeline(options=options) as p:
-            build(p, cfg, run_dir)
+        slices.run(cfg, beam_args, run_dir, count)
     except Exception as exc:  # noqa: BLE001 - the run failed: one line, nothing published
         publish.discard(run_dir)
         print(f"session-features: the run failed, nothing was published: {redact(_first_line(exc))}", file=sys.stderr)
         log.debug("run failure", exc_info=True)
         return EXIT_FAILED
 
-    counts = publish.read_counts(run_dir)
-    finished = dt.datetime.now(dt.UTC)
-    manifest = publish.write_manifest(
+    return _finish(
         root,
         run_dir,
         {
@@ -174,14 +179,77 @@ def run(argv: Sequence[str] | None = None) -> int:
                 "runs_collection": cfg.runs_collection,
             },
             "runner": runner,
+            "runner_details": runner_details(beam_args),
             "format": cfg.format,
             "partition": {publish.PARTITION_KEY: publish.partition_value(cfg.window)} if cfg.hive else None,
-            "counts": counts,
+            "slices": count,
             "started_at": started.isoformat().replace("+00:00", "Z"),
-            "finished_at": finished.isoformat().replace("+00:00", "Z"),
         },
+        jar,
+        beam_args,
     )
-    seconds = time.monotonic() - t0
+
+
+def _finish(root: str, run_dir: str, info: dict, jar: str | None, beam_args: list[str]) -> int:
+    """Publish a run that ran; for a run built as a jar, leave its manifest pending and log what to run next."""
+    if jar:
+        publish.write_pending(run_dir, info)
+        log.info("built %s: nothing ran and nothing was published; run the jar, then publish:", jar)
+        for command in follow_up_commands(info["runner"], jar, run_dir, beam_args):
+            log.info("  %s", command)
+        return 0
+    code = _publish(root, run_dir, info, "with a cluster, --output must be storage the workers share, e.g. s3://…")
+    if code:
+        publish.discard(run_dir)
+    return code
+
+
+def publish_built_run(argv: list[str]) -> int:
+    """`session-features publish RUN_DIR`: publish a run built with --output_executable_path
+    once its jar has run."""
+    try:
+        run_dir, beam_args = parse_publish(argv)
+        beam_args = take_aws_keys(beam_args)
+        FileSystems.set_options(PipelineOptions(beam_args))
+        info = publish.read_pending(run_dir)
+    except UsageError as exc:
+        print(f"session-features: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # noqa: BLE001 - a storage error on the user's folder: one line
+        print(
+            f"session-features: cannot read the run folder {redact(run_dir)}: {redact(_first_line(exc))}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if info is None:
+        print(
+            f"session-features: {redact(run_dir)} holds no {publish.PENDING_MANIFEST}: it was not built with "
+            "--output_executable_path, or it is published already",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    code = _publish(publish.run_root(run_dir), run_dir, info, "the jar has not run, or it failed")
+    if code == 0:
+        publish.remove_pending(run_dir)
+    return code
+
+
+def _publish(root: str, run_dir: str, info: dict, why_no_counts: str) -> int:
+    """Read the run's counts, write the manifest, log the summary; the exit code."""
+    try:
+        counts = publish.read_counts(run_dir)
+    except publish.NoCounts:
+        print(
+            f"session-features: the runner wrote no counts to {redact(run_dir)}; {why_no_counts}; "
+            "nothing was published",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    finished = dt.datetime.now(dt.UTC)
+    manifest = publish.write_manifest(
+        root, run_dir, {**info, "counts": counts, "finished_at": finished.isoformat().replace("+00:00", "Z")}
+    )
+    seconds = (finished - dt.datetime.fromisoformat(info["started_at"].replace("Z", "+00:00"))).total_seconds()
     log.info(
         "done: %s rows, %s quarantined, %s duplicates, %s orphaned runs in %.1f s (%.0f sessions/s) → %s",
         f"{counts['rows_written']:,}",

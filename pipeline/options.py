@@ -55,6 +55,7 @@ class Config:
     format: str = "csv"
     hive: bool = False
     since_last: bool = False
+    slices: int = 0  # 0: chosen by pipeline/slices.py
 
     @property
     def source_kind(self) -> str:
@@ -97,6 +98,12 @@ def _parser() -> argparse.ArgumentParser:
         "--end_date defaults to today 00:00 UTC",
     )
     add("read_ranges", "time ranges the window's sessions are read in, in parallel; 0 = one per week, at most 16")
+    add(
+        "slices",
+        "run the window as N pipeline runs one after another, each on the sessions with "
+        "crc32(session_id) mod N = k, one manifest over all; 0 (default) = about one per 100,000 sessions "
+        "on the DirectRunner, 1 elsewhere and with --num_shards 1",
+    )
     return p
 
 
@@ -162,10 +169,11 @@ def parse(
     try:
         num_shards = int(values["num_shards"] or 0)
         read_ranges = int(values["read_ranges"] or 0)
+        slices = int(values["slices"] or 0)
     except ValueError:
-        raise UsageError("--num_shards and --read_ranges take whole numbers") from None
-    if num_shards < 0 or read_ranges < 0:
-        raise UsageError("--num_shards and --read_ranges cannot be negative")
+        raise UsageError("--num_shards, --read_ranges and --slices take whole numbers") from None
+    if num_shards < 0 or read_ranges < 0 or slices < 0:
+        raise UsageError("--num_shards, --read_ranges and --slices cannot be negative")
     if read_ranges == 0:
         read_ranges = max(1, min(16, math.ceil((window.end - window.start) / (7 * 86_400))))
     database = values["database"]
@@ -190,5 +198,19 @@ def parse(
         format=fmt,
         hive=values["hive"] or values["since_last"],
         since_last=values["since_last"],
+        slices=slices,
     )
     return config, beam_args
+
+
+PUBLISH_USAGE = "session-features publish RUN_DIR [file system flags such as --s3_endpoint_url]"
+
+
+def parse_publish(argv: Sequence[str]) -> tuple[str, list[str]]:
+    """`publish RUN_DIR [Beam file system flags]` → (RUN_DIR, the flags). Raises UsageError."""
+    if not argv or argv[0].startswith("-"):
+        raise UsageError(f"publish needs the run folder the jar wrote to: {PUBLISH_USAGE}")
+    run_dir = argv[0].rstrip("/")
+    if not run_dir.rsplit("/", 1)[-1].startswith("run-"):
+        raise UsageError(f"{run_dir} is not a run folder (run-<time>-<id>, as the launcher logged it)")
+    return run_dir, list(argv[1:])

@@ -35,6 +35,7 @@ from transforms.window import Window
 from transforms.write import COUNTS_PREFIX, DATA_DIR, FEATURES_PREFIX, QUARANTINE_DIR, QUARANTINE_PREFIX
 
 MANIFEST = "manifest.json"
+PENDING_MANIFEST = "_pending_manifest.json"  # a run built as a jar (--output_executable_path), not yet run
 RUN_PREFIX = "run-"
 PARTITION_KEY = "window_start"
 COUNT_NAMES = (
@@ -103,9 +104,18 @@ def _files(pattern: str) -> list[str]:
     return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
 
 
+class NoCounts(Exception):
+    """The run folder holds no counts file: the pipeline's workers wrote elsewhere, or nothing ran."""
+
+
 def read_counts(run_dir: str) -> dict[str, int]:
+    """The counts the pipeline wrote (then removed). Raises NoCounts when there are none:
+    every run that ran writes them, even for an empty window."""
+    paths = _files(join(run_dir, COUNTS_PREFIX + "-*"))
+    if not paths:
+        raise NoCounts(run_dir)
     counts = dict.fromkeys(COUNT_NAMES, 0)
-    for path in _files(join(run_dir, COUNTS_PREFIX + "-*")):
+    for path in paths:
         for line in _read(path).decode().splitlines():
             if line.strip():
                 for key, value in json.loads(line).items():
@@ -177,3 +187,29 @@ def last_published_end(output: str) -> float | None:
         if window.get("end_epoch") is not None:
             ends.append(float(window["end_epoch"]))
     return max(ends) if ends else None
+
+
+def run_root(run_dir: str) -> str:
+    """The dataset root a run folder belongs to (its parent)."""
+    run_dir = run_dir.rstrip("/")
+    return run_dir.rsplit("/", 1)[0] if is_remote(run_dir) else os.path.dirname(os.path.abspath(run_dir))
+
+
+def write_pending(run_dir: str, info: dict[str, Any]) -> str:
+    """The manifest of a run that will run later (everything but counts, files and
+    finished_at), kept in the run folder until `session-features publish`."""
+    path = join(run_dir, PENDING_MANIFEST)
+    if not is_remote(run_dir):
+        os.makedirs(run_dir, exist_ok=True)
+    with FileSystems.create(path) as handle:
+        handle.write(json.dumps(info, indent=2).encode())
+    return path
+
+
+def read_pending(run_dir: str) -> dict[str, Any] | None:
+    path = join(run_dir, PENDING_MANIFEST)
+    return json.loads(_read(path)) if FileSystems.exists(path) else None
+
+
+def remove_pending(run_dir: str) -> None:
+    FileSystems.delete([join(run_dir, PENDING_MANIFEST)])

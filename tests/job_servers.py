@@ -197,3 +197,115 @@ class JobServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class WorkerPool:
+    """Beam's worker pool for `--environment_type=EXTERNAL`
+    (`python -m apache_beam.runners.worker.worker_pool_main`), as a cluster node runs it.
+
+    It starts each SDK worker as `python -c …` from PATH, so this interpreter's folder
+    goes first on PATH, and the repository on PYTHONPATH (the workers unpickle its
+    transforms). It listens on every interface (Beam binds `[::]`); pipelines reach
+    it at 127.0.0.1."""
+
+    def __init__(self) -> None:
+        import sys
+
+        self.python = sys.executable
+        self.port = 0
+        self.log_path: Path | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> Self:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.log_path = Path(tempfile.mkdtemp(prefix="beam-worker-pool-")) / "worker-pool.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 -- closed in stop()
+        env = {
+            **os.environ,
+            "PATH": os.pathsep.join([str(Path(self.python).parent), os.environ.get("PATH", "")]),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+        }
+        self._proc = subprocess.Popen(
+            [self.python, "-m", "apache_beam.runners.worker.worker_pool_main", f"--service_port={self.port}"],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=REPO_ROOT,
+            start_new_session=True,  # its SDK workers in its process group, stopped with it
+        )
+        try:
+            self._wait(START_TIMEOUT_S)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait(self, timeout: float) -> None:
+        import grpc
+
+        assert self._proc is not None
+        deadline = time.monotonic() + timeout
+        while self._proc.poll() is None and time.monotonic() < deadline:
+            with grpc.insecure_channel(self.address) as channel:
+                try:
+                    grpc.channel_ready_future(channel).result(timeout=1)
+                    return
+                except grpc.FutureTimeoutError:
+                    pass
+        raise RuntimeError(f"the Beam worker pool did not start:\n{self.log_tail()}")
+
+    def log_tail(self, chars: int = LOG_TAIL_CHARS) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return self.log_path.read_bytes().decode("utf-8", errors="replace")[-chars:]
+
+    def stop(self) -> None:
+        import signal
+
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)  # the pool and the workers it started
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self.log_path is not None:
+            shutil.rmtree(self.log_path.parent, ignore_errors=True)
+            self.log_path = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def run_jar_command(job_jar: Path, job_server_jar: Path, main_class: str) -> list[str]:
+    """How to run a jar the job server built with --output_executable_path.
+
+    Beam copies into it the classes of the jar its runner class came from, plus the
+    pipeline and its options. From the published (uber) job server that is everything,
+    and `java -jar job.jar` runs it. From the assembled job server (scripts/
+    fetch_job_servers.sh) it is the runner's own jar only, so the job server's lib/
+    goes on the class path, as a cluster's Flink or Spark class path would."""
+    lib = job_server_jar.parent / "lib"
+    if lib.is_dir():
+        return ["java", "-cp", os.pathsep.join([str(job_jar), str(lib / "*")]), main_class]
+    return ["java", "-jar", str(job_jar)]

@@ -5,6 +5,7 @@ line = the column formatters, the pickled join = CoGroupByKey."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import random
 import re
@@ -31,7 +32,7 @@ from bson import (
 from transforms.columns import COLUMNS
 from transforms.metrics import _percentile
 from transforms.normalize import GroupBySession
-from transforms.read_dump import loads_extended_json
+from transforms.read_dump import line_ranges, loads_extended_json, read_line_range
 from transforms.rows import _quote, csv_value, to_csv_line
 from transforms.timestamps import format_ts
 
@@ -208,3 +209,91 @@ def test_group_by_session_is_cogroupbykey():
         ]
         assert_that(ours, equal_to(expected), label="OursAsExpected")
         assert_that(beams, equal_to(expected), label="BeamsAsExpected")
+
+
+def _mutate_run(rng: random.Random, rd: dict) -> None:
+    data = rd["run_data"]
+    choice = rng.randrange(14)
+    if choice == 0:
+        del rd["run_index"]
+    elif choice == 1:
+        rd["run_index"] = rng.choice([True, "3", 2.0, None])
+    elif choice == 2:
+        del rd["created_at"]
+        data.pop("created_at", None)
+    elif choice == 3:
+        rd["created_at"] = rng.choice(["not a date", "2024-12-05T10:00:00Z", -5, None])
+    elif choice == 4:
+        rd["run_data"] = json.dumps(data)
+    elif choice == 5:
+        rd["run_data"] = rng.choice(["{not json", [1, 2], 7])
+    elif choice == 6:
+        data.pop("model", None)
+        data.pop("model_provider", None)
+    elif choice == 7:
+        data["metrics"]["input_tokens"] = rng.choice([-1, "12", 3.5, None])
+    elif choice == 8:
+        for tool in data.get("tools") or []:
+            tool["metrics"] = {"duration": rng.choice(["slow", -1.0, None, 0])}
+    elif choice == 9:
+        rd["status"] = rng.choice(["weird", None, 3])
+    elif choice == 10:
+        rd.pop("_id", None)
+    elif choice == 11:
+        rd["parent_run_id"] = rng.choice([None, 5, "nope"])
+    elif choice == 12:
+        data["metrics"] = rng.choice([None, "x", {}])
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_pre_read_runs_read_as_the_documents(seed):
+    """A run document read before the join (PreRun) gives the session exactly the runs,
+    or exactly the quarantine reason, that reading the document at the join gives."""
+    from transforms.formats import BadDocument, normalize_session, pre_read_run
+    from transforms.simulated import SimParams, generate
+    from transforms.window import parse_window
+
+    window = parse_window("2024-12-01", "2024-12-31")
+    params = SimParams(sessions=400, seed=seed, runs=3.0, tools=1.5)
+    rng = random.Random(seed)
+    outcomes = {"rows": 0, "bad": 0}
+    for i in range(params.sessions):
+        session, run_docs = generate(i, params, window)
+        if run_docs and rng.random() < 0.4:
+            _mutate_run(rng, rng.choice(run_docs))
+        if rng.random() < 0.2:
+            session.pop("created_at")
+        if rng.random() < 0.2:
+            for key in ("agent_data", "team_data"):
+                if isinstance(session.get(key), dict):
+                    session[key].pop("model", None)
+        if run_docs and rng.random() < 0.1:
+            run_docs.append(dict(run_docs[0]))  # the same document read twice
+        results = []
+        for runs in (run_docs, [pre_read_run(rd) for rd in run_docs]):
+            try:
+                results.append(normalize_session(session, runs, window))
+            except BadDocument as exc:
+                results.append(("bad", str(exc)))
+        assert results[0] == results[1]
+        outcomes["rows" if type(results[0]).__name__ == "Session" else "bad"] += 1
+    assert outcomes["bad"] > 20 and outcomes["rows"] > 200, outcomes  # both paths exercised
+
+
+def test_line_ranges_read_the_lines_beams_text_source_reads(tmp_path):
+    """The dump reader's byte ranges (read and filtered in one step) = ReadFromText's lines,
+    wherever the range boundaries fall: CRLF endings, empty lines, multi-byte characters,
+    a last line without an ending."""
+    body = '{"a": 1}\r\n\n{"b": "é—会"}\nplain\r\n\r\n{"c": "\\r"}\r' + "x" * 40 + "\n\n" + '{"last": true}'
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(body.encode("utf-8"))
+    size = path.stat().st_size
+    by_range = {
+        step: [line.decode() for rng in line_ranges(str(path), size, step) for line in read_line_range(*rng)]
+        for step in (1, 2, 3, 5, 7, 11, size, size + 9)
+    }
+    first = by_range[1]
+    assert all(lines == first for lines in by_range.values())
+    assert first[:3] == ['{"a": 1}', "", '{"b": "é—会"}'] and first[-1] == '{"last": true}'
+    with TestPipeline() as p:
+        assert_that(p | beam.io.ReadFromText(str(path)), equal_to(first))

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 from agno_docs import write_agno_sessions
 from dataset_io import read_dataset, read_manifest, read_quarantine, run_pipeline
-from job_servers import REPO_ROOT, JobServer, fetch_jars
+from job_servers import REPO_ROOT, JobServer, WorkerPool, fetch_jars, run_jar_command
 from runner_combine import simulated_sessions
 from test_mongo_source import RUNS, SESSIONS, dump_from_server
 
@@ -76,19 +76,10 @@ def run_on(server: JobServer, args: list[str], out: Path, environment: list[str]
         cmd = [sys.executable, "-m", "pipeline", *args, "--output", str(out), *server.pipeline_args(environment)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     t0 = time.monotonic()
-    with open(log, "wb") as handle:
-        try:
-            proc = subprocess.run(
-                cmd,
-                cwd=REPO_ROOT,
-                env=env,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                timeout=PIPELINE_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"{server.runner_name} run timed out after {PIPELINE_TIMEOUT_S}s:\n{_tail(log)}")
+    try:
+        proc = _run_logged(cmd, log, env)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{server.runner_name} run timed out after {PIPELINE_TIMEOUT_S}s:\n{_tail(log)}")
     seconds = time.monotonic() - t0
     if proc.returncode != 0:
         pytest.fail(
@@ -97,6 +88,19 @@ def run_on(server: JobServer, args: list[str], out: Path, environment: list[str]
         )
     print(f"{server.runner_name}: {' '.join(args[:2])} in {seconds:.1f} s")
     return seconds
+
+
+def _run_logged(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    with open(log, "wb") as handle:
+        return subprocess.run(
+            cmd,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            timeout=PIPELINE_TIMEOUT_S,
+            check=False,
+        )
 
 
 def _tail(path: Path, chars: int = 6000) -> str:
@@ -293,3 +297,73 @@ def test_run_on_script_starts_the_job_server_itself_and_gives_the_direct_runners
         assert "worker pool listening on 127.0.0.1:" in log.read_text()
     for key in ("rows", "counts", "quarantine", "rows_in_files"):
         assert got[key] == expected[key], f"run_on.sh {runner}: {key} differs from the DirectRunner's"
+
+
+# -- the EMR route: a jar built now, run by a cluster step, published afterwards -------
+
+
+def test_flink_jar_built_then_run_then_published_gives_the_direct_runners_dataset(flink, job_server_jars, tmp_path):
+    """--output_executable_path: the launcher builds the jar (workers: a Beam worker pool,
+    EXTERNAL) and publishes nothing; the jar runs the pipeline with its options baked in;
+    `session-features publish RUN_DIR` then publishes it like a normal run."""
+    source = "simulated://?sessions=60&seed=4&formats=agno3,agno2,agno1,phidata&bad_rate=0.05"
+    args = ["--source", source, *HAND_DATES]
+    out, jar = tmp_path / "out", tmp_path / "job.jar"
+    assert run_pipeline([*args, "--output", str(tmp_path / "direct")]) == 0
+    expected = dataset(tmp_path / "direct")
+    assert expected["counts"]["rows_written"] > 50 and expected["counts"]["quarantined"] > 0
+    # A dataset is already published where the jar will write: it stays until the jar's run is published.
+    assert run_pipeline([*args, "--output", str(out)]) == 0
+    before = (out / "manifest.json").read_bytes()
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    with WorkerPool() as pool:
+        build = [
+            sys.executable, "-m", "pipeline", *args, "--output", str(out),
+            "--runner=FlinkRunner", f"--job_endpoint={flink.endpoint}", "--parallelism=2",
+            "--environment_type=EXTERNAL", f"--environment_config={pool.address}",
+            f"--output_executable_path={jar}",
+        ]  # fmt: skip
+        proc = _run_logged(build, tmp_path / "build.log", env)
+        log = (tmp_path / "build.log").read_text()
+        assert proc.returncode == 0, log + flink.log_tail()
+        assert jar.is_file() and (out / "manifest.json").read_bytes() == before  # nothing published
+        (run_dir,) = [p for p in out.iterdir() if p.name.startswith("run-") and p.name != json.loads(before)["run_id"]]
+        assert [p.name for p in run_dir.iterdir()] == ["_pending_manifest.json"]
+        assert f"flink run {jar}" in log and f"session-features publish {run_dir}" in log
+
+        # Published before the jar ran: one line, exit 1, the dataset untouched.
+        publish_cmd = [sys.executable, "-m", "pipeline", "publish", str(run_dir)]
+        early = subprocess.run(publish_cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert early.returncode == 1, early.stderr
+        assert f"session-features: the runner wrote no counts to {run_dir}; the jar has not run" in early.stderr
+        assert (out / "manifest.json").read_bytes() == before
+
+        t0 = time.monotonic()
+        main_class = "org.apache.beam.runners.flink.FlinkPipelineRunner"
+        ran = _run_logged(run_jar_command(jar, job_server_jars["flink"], main_class), tmp_path / "jar.log")
+        assert ran.returncode == 0, _tail(tmp_path / "jar.log") + "\n--- worker pool ---\n" + pool.log_tail()
+        print(f"the jar ran in {time.monotonic() - t0:.1f} s")
+
+    published = subprocess.run(publish_cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert published.returncode == 0, published.stderr
+    assert "done: " in published.stderr and f"{expected['counts']['rows_written']} rows" in published.stderr
+    got = dataset(out)
+    assert got["runner"] == "FlinkRunner"
+    for key in ("rows", "counts", "quarantine", "rows_in_files", "columns", "window"):
+        assert got[key] == expected[key], f"the jar's run: {key} differs from the DirectRunner's"
+    manifest = read_manifest(out)
+    assert manifest["run_id"] == run_dir.name and manifest["finished_at"] > manifest["started_at"]
+    assert manifest["runner_details"] == {
+        "job_endpoint": flink.endpoint,
+        "environment_type": "EXTERNAL",
+        "parallelism": 2,
+        "output_executable_path": str(jar),
+        "beam_version": "2.77.0",
+        "python_version": "{}.{}.{}".format(*sys.version_info[:3]),
+    }
+    # Published like a normal run: the earlier run removed, no pending manifest left; not twice.
+    assert sorted(p.name for p in out.iterdir()) == sorted(["manifest.json", run_dir.name])
+    assert not (run_dir / "_pending_manifest.json").exists()
+    again = subprocess.run(publish_cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "published already" in again.stderr

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from dataset_io import read_dataset, read_manifest, run_pipeline
+from dataset_io import read_dataset, read_manifest, read_quarantine, run_pipeline, write_dump
 from s3server import REGION, FaultProxy, MotoS3
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,6 +71,20 @@ def test_dataset_and_manifest_land_where_documented(s3, aws_env, tmp_path):
     counts = manifest["counts"]
     assert len(rows) == counts["rows_written"] and counts["rows_written"] + counts["quarantined"] == 60
     assert manifest["data_location"] == f"s3://{BUCKET}/daily/{run}/data/"
+
+
+def test_a_sliced_window_lands_as_one_dataset(s3, aws_env, tmp_path):
+    assert run_pipeline(["--source", SIM, *DATES, "--slices", "2", *s3_args(s3.endpoint, "sliced")]) == 0
+    manifest = json.loads(s3.client().get_object(Bucket=BUCKET, Key="sliced/manifest.json")["Body"].read())
+    run = manifest["run_id"]
+    assert [k for k in s3.keys(BUCKET, "sliced/") if "/data/" in k] == [
+        f"sliced/{run}/data/features-s000-00000-of-00001.csv",
+        f"sliced/{run}/data/features-s001-00000-of-00001.csv",
+    ]
+    assert not [k for k in s3.keys(BUCKET, "sliced/") if "_counts" in k]  # read, summed and removed
+    rows = read_dataset(mirror(s3, "sliced", tmp_path / "m"))
+    assert manifest["slices"] == 2 and len(rows) == manifest["counts"]["rows_written"]
+    assert manifest["counts"]["rows_written"] + manifest["counts"]["quarantined"] == 60
 
 
 def test_rerun_replaces_the_dataset_whole(s3, aws_env, tmp_path):
@@ -233,3 +247,44 @@ def test_pipeline_display_data_and_options_hold_no_secrets(ferretdb):
         os.environ.clear()
         os.environ.update(saved)
     assert shown and not any("SeCrEtAcCeSsKeY0000" in s or "Hunter2Pass" in s for s in shown)
+
+
+def test_dump_folder_on_s3_gives_the_rows_of_the_same_dump_on_disk(s3, aws_env, tmp_path, capsys):
+    """mongodump's <folder>/<database>/ layout, sessions as JSON lines (one broken line),
+    runs as BSON, read through Beam's S3 filesystem."""
+    import bson
+    from test_mongo_source import RUNS, SESSIONS
+
+    local = tmp_path / "dump"
+    write_dump(local / "agno", "agno_sessions", SESSIONS)
+    with (local / "agno" / "agno_sessions.jsonl").open("a") as handle:
+        handle.write("{not json at all\n")
+    (local / "agno" / "agno_runs.bson").write_bytes(b"".join(bson.encode(d) for d in RUNS))
+    client = s3.client()
+    for path in sorted((local / "agno").iterdir()):
+        client.put_object(Bucket=BUCKET, Key=f"dumps/2024-12/agno/{path.name}", Body=path.read_bytes())
+    s3_flags = ["--s3_endpoint_url", s3.endpoint, "--s3_region_name", REGION]
+
+    args = [*DATES, "--database", "agno"]
+    assert run_pipeline(["--source", str(local), *args, "--output", str(tmp_path / "disk")]) == 0
+    source = f"s3://{BUCKET}/dumps/2024-12"
+    assert run_pipeline(["--source", source, *args, "--output", str(tmp_path / "s3"), *s3_flags]) == 0
+    expected = read_dataset(tmp_path / "disk")
+    assert sorted(expected) == ["s-date", "s-dup", "s-float", "s-int", "s-iso", "s-ms", "s-none"]
+    assert read_dataset(tmp_path / "s3") == expected
+    assert read_quarantine(tmp_path / "s3") == read_quarantine(tmp_path / "disk")
+    on_s3, on_disk = read_manifest(tmp_path / "s3"), read_manifest(tmp_path / "disk")
+    assert on_s3["counts"] == on_disk["counts"]
+    assert (on_s3["counts"]["quarantined"], on_s3["counts"]["orphaned_runs"]) == (3, 1)  # + the broken line
+    assert on_s3["source"] == {**on_disk["source"], "uri": source}
+
+    # The same checks as for a local folder: one line, exit 2.
+    capsys.readouterr()
+    assert run_pipeline(["--source", f"s3://{BUCKET}/dumps/none", *DATES, *s3_flags]) == 2
+    assert run_pipeline(["--source", f"s3://{BUCKET}/dumps/2024-12", *DATES, "--collection", "x", *s3_flags]) == 2
+    assert run_pipeline(["--source", "s3://no-such-bucket-here/dump", *DATES, *s3_flags]) == 2
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("session-features:")]
+    assert lines[0] == f"session-features: the dump folder s3://{BUCKET}/dumps/none does not exist"
+    assert lines[1] == f"session-features: the dump folder s3://{BUCKET}/dumps/2024-12 has no x.jsonl, .json or .bson"
+    assert lines[2] == "session-features: the dump folder s3://no-such-bucket-here/dump does not exist"
+    assert len(lines) == 3

@@ -293,7 +293,24 @@ def _session_type(doc: Mapping[str, Any], legacy: bool) -> str:
     return "agent"
 
 
-def _read_run_doc(rd: Mapping[str, Any], position: int, default: float, model: tuple[str | None, str | None]) -> Run:
+# An agno3 run document read before the join, without its session: what
+# `_read_run_doc` computes, with the session-dependent parts (position, default
+# `created_at`, model fallback) left open, or the reason it cannot be read. Much
+# smaller than the document (real run documents carry messages), so the join's
+# shuffle moves less; the reason is raised only where reading the document would
+# have raised it, so quarantine reasons do not change. A plain tuple, because
+# pickle encodes tuples in C and NamedTuples through Python calls:
+#   (str(_id) or None: run documents are distinct by it,
+#    (str(_id), str(run_id)): their order in the session,
+#    the document's created_at: for the orphan check,
+#    the Run's fields up to `tools` (tool calls as plain tuples; created_at and the
+#    models None where the document has none), or None,
+#    run_index when it is an int, else None,
+#    the reason it cannot be read, or None)
+PreRun = tuple
+
+
+def _run_data(rd: Mapping[str, Any]) -> Mapping[str, Any]:
     data = rd.get("run_data")
     if isinstance(data, str):
         try:
@@ -302,11 +319,20 @@ def _read_run_doc(rd: Mapping[str, Any], position: int, default: float, model: t
             raise BadDocument("run_data is a JSON string that does not parse") from None
     if data is not None and not isinstance(data, Mapping):
         raise BadDocument(f"run_data is not an object ({type(data).__name__})")
+    return data or {}
+
+
+def _run_index(rd: Mapping[str, Any]) -> int | None:
     index = rd.get("run_index")
+    return index if isinstance(index, int) and not isinstance(index, bool) else None
+
+
+def _read_run_doc(rd: Mapping[str, Any], position: int, default: Any, model: tuple[str | None, str | None]) -> Run:
+    index = _run_index(rd)
     return read_run(
-        data or {},
+        _run_data(rd),
         legacy=False,
-        position=index if isinstance(index, int) and not isinstance(index, bool) else position,
+        position=index if index is not None else position,
         default_created_at=default,
         session_model=model,
         run_id=rd.get("run_id"),
@@ -316,7 +342,46 @@ def _read_run_doc(rd: Mapping[str, Any], position: int, default: float, model: t
     )
 
 
-def normalize_session(raw: Mapping[str, Any], run_docs: Iterable[Mapping[str, Any]], window: Window) -> Session | None:
+def pre_read_run(rd: Mapping[str, Any]) -> PreRun:
+    """`rd` as a PreRun (see there)."""
+    _id = rd.get("_id")
+    try:
+        run = _read_run_doc(rd, 0, None, (None, None))
+        fields, error = (*run[:15], tuple(map(tuple, run.tools))), None
+    except BadDocument as exc:
+        fields, error = None, str(exc)
+    return (None if _id is None else str(_id), (str(_id), str(rd.get("run_id"))), rd.get("created_at"), fields,
+            _run_index(rd), error)  # fmt: skip
+
+
+def _finish_run(pre: PreRun, position: int, default: float, model: tuple[str | None, str | None]) -> Run:
+    """The Run `_read_run_doc` would have read from the document `pre` was read from."""
+    _, _, _, fields, index, error = pre
+    if error is not None:
+        raise BadDocument(error)
+    run_id, parent, created_at, _, status, provider, model_id, *numbers, tools = fields
+    return Run(
+        run_id,
+        parent,
+        default if created_at is None else created_at,
+        index if index is not None else position,
+        status,
+        model[0] if provider is None else provider,
+        model[1] if model_id is None else model_id,
+        *numbers,
+        tuple(ToolCall(*t) for t in tools),
+    )
+
+
+def _collection_run(rd: Any, position: int, default: float, model: tuple[str | None, str | None]) -> Run:
+    if type(rd) is tuple:
+        return _finish_run(rd, position, default, model)
+    return _read_run_doc(rd, position, default, model)
+
+
+def normalize_session(
+    raw: Mapping[str, Any], run_docs: Iterable[Mapping[str, Any] | PreRun], window: Window
+) -> Session | None:
     """The session as canonical runs, cut at the window end; None when it is not in the window.
 
     Raises BadDocument when any part of it cannot be read (the whole session is quarantined).
@@ -355,7 +420,7 @@ def normalize_session(raw: Mapping[str, Any], run_docs: Iterable[Mapping[str, An
             )
     else:
         embedded = _run_list(doc.get("runs"), "runs")
-        from_collection = [_read_run_doc(rd, i, default, session_model) for i, rd in enumerate(run_docs)]
+        from_collection = [_collection_run(rd, i, default, session_model) for i, rd in enumerate(run_docs)]
         seen = {r.run_id for r in from_collection if r.run_id is not None}
         for i, r in enumerate(embedded):
             run = read_run(r, legacy=False, position=i, default_created_at=default, session_model=session_model)

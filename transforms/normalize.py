@@ -10,7 +10,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.formats import BadDocument, normalize_session
+from transforms.formats import BadDocument, PreRun, normalize_session, pre_read_run
 from transforms.records import Quarantined
 from transforms.timestamps import BadTimestamp, to_epoch
 from transforms.window import Window
@@ -52,6 +52,8 @@ class JoinAndNormalize(beam.DoFn):
     def process(self, element: tuple[str, dict[str, list]]) -> Iterator[Any]:
         sid, groups = element
         docs = list(groups["sessions"])
+        # run documents arrive pre-read (NormalizeSessions); raw ones are read here
+        runs = [r if type(r) is tuple else pre_read_run(r) for r in groups["runs"]]
         if not docs:
             # Orphan candidates: run documents created in the window whose session is
             # not in it. `refs` counts those a source read apart from `runs` (a server's
@@ -59,7 +61,7 @@ class JoinAndNormalize(beam.DoFn):
             # keyed by a string id (dumps, a scan) sends no refs: they are counted here.
             refs = sum(groups["refs"])
             if isinstance(sid, str):
-                refs += sum(1 for doc in groups["runs"] if _created_inside(self.window, doc))
+                refs += sum(1 for pre in runs if _created_inside(self.window, pre[2]))
             if refs and not list(groups["known"]):
                 yield beam.pvalue.TaggedOutput(CANDIDATES, (sid, refs))
             return
@@ -69,7 +71,7 @@ class JoinAndNormalize(beam.DoFn):
         winner = docs[-1]
         if len(docs) > 1:
             yield beam.pvalue.TaggedOutput(COUNTS, ("duplicates", len(docs) - 1))
-        run_docs = _distinct_runs(groups["runs"])
+        run_docs = _distinct_runs(runs)
         try:
             session = normalize_session(winner, run_docs, self.window)
         except BadDocument as exc:
@@ -85,28 +87,33 @@ class JoinAndNormalize(beam.DoFn):
         yield session
 
 
-def _created_inside(window: Window, doc: Any) -> bool:
+def _created_inside(window: Window, created_at: Any) -> bool:
     try:
-        return window.contains(to_epoch(doc.get("created_at")))
+        return window.contains(to_epoch(created_at))
     except BadTimestamp:
         return False
 
 
-def _distinct_runs(run_docs) -> list[dict]:
+def pre_read(element: tuple[Any, dict]) -> tuple[Any, PreRun]:
+    """(session_id, run document) → (session_id, PreRun), before the join."""
+    sid, doc = element
+    return sid, pre_read_run(doc)
+
+
+def _distinct_runs(runs: list[PreRun]) -> list[PreRun]:
     """Run documents once each (a session id read twice reads its runs twice), in
     `_id` order (a collection's insertion order for ObjectIds): a run without
     `run_index` takes its position from this order, which must not be the order
     a runner's shuffle happens to deliver them in."""
     seen: set[str] = set()
     out = []
-    for doc in run_docs:
-        key = str(doc.get("_id")) if doc.get("_id") is not None else None
-        if key is not None:
-            if key in seen:
+    for pre in runs:
+        if pre[0] is not None:
+            if pre[0] in seen:
                 continue
-            seen.add(key)
-        out.append(doc)
-    out.sort(key=lambda d: (str(d.get("_id")), str(d.get("run_id"))))
+            seen.add(pre[0])
+        out.append(pre)
+    out.sort(key=lambda pre: pre[1])
     return out
 
 
@@ -156,7 +163,7 @@ class NormalizeSessions(beam.PTransform):
         keyed = read["sessions"] | "KeyBySession" >> beam.FlatMap(key_session).with_outputs(QUARANTINE, main="keyed")
         joined = {
             "sessions": keyed.keyed,
-            "runs": read["runs"],
+            "runs": read["runs"] | "PreReadRuns" >> beam.Map(pre_read),
             "refs": read["refs"],
             "known": read["known"],
         } | "GroupBySession" >> GroupBySession()

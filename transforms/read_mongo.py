@@ -8,6 +8,12 @@ speaks the wire protocol can answer, and an index on `created_at` is used.
 agno3 runs are read by `session_id $in` batches of the window's sessions (the
 runs collection's `session_id` index), which also finds a session's runs that
 started before the window.
+
+A slice of the window (transforms/slicing.py) is filtered here, client-side, right
+after each document is read: every slice reads the window's sessions (and, with the
+`scan` plan, the whole runs collection) from the server again, so K slices cost K
+reads. A hash of session_id cannot be computed by the server portably (`$function`
+is absent on Atlas' lower tiers and FerretDB, `$toHashedIndexKey` is MongoDB 7+).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any, NamedTuple
 
 import apache_beam as beam
 
+from transforms.slicing import WHOLE, Slice
 from transforms.timestamps import BadTimestamp, to_epoch
 from transforms.window import Window, considered
 
@@ -54,6 +61,19 @@ def created_at_filter(part: Window, untyped: bool) -> dict[str, Any]:
     if untyped:
         ors += [{"created_at": None}, {"created_at": {"$type": "string"}}]
     return {"$or": ors}
+
+
+def count_window_sessions(uri: str, database: str, collection: str, window: Window, max_ms: int) -> int | None:
+    """How many session documents the window's server filter fetches (a superset of
+    those it considers), counted by the server in at most `max_ms` (cheap with an
+    index on created_at); None when the server cannot tell in time."""
+    import pymongo.errors
+
+    try:
+        with client(uri) as mongo:
+            return mongo[database][collection].count_documents(created_at_filter(window, True), maxTimeMS=max_ms)
+    except pymongo.errors.PyMongoError:
+        return None
 
 
 def runs_collection_name(collection: str, runs_collection: str | None) -> str:
@@ -95,11 +115,11 @@ class _Progress:
 
 
 class ReadSessionRange(_MongoFn):
-    """The session documents of one time range that the window considers."""
+    """The session documents of one time range that the window considers (of the slice)."""
 
-    def __init__(self, uri: str, database: str, collection: str, window: Window):
+    def __init__(self, uri: str, database: str, collection: str, window: Window, part: Slice = WHOLE):
         super().__init__(uri, database, collection)
-        self.window = window
+        self.window, self.part = window, part
 
     def process(self, part: tuple[Window, bool]) -> Iterator[dict]:
         rng, untyped = part
@@ -107,7 +127,7 @@ class ReadSessionRange(_MongoFn):
         cursor = self._coll.find(created_at_filter(rng, untyped), {f: 1 for f in SESSION_FIELDS}, batch_size=1000)
         for doc in cursor:
             # The server filter may fetch a superset; the exact test is made here.
-            if considered(doc.get("created_at"), self.window):
+            if considered(doc.get("created_at"), self.window) and self.part.holds_doc(doc):
                 progress.tick()
                 yield doc
 
@@ -122,11 +142,12 @@ class ReadRunsOfSessions(_MongoFn):
 
 
 class ReadRunRefs(_MongoFn):
-    """(session_id, 1) for each run document created in the window: the orphan check's input."""
+    """(session_id, 1) for each run document created in the window (of the slice): the
+    orphan check's input."""
 
-    def __init__(self, uri: str, database: str, collection: str, window: Window):
+    def __init__(self, uri: str, database: str, collection: str, window: Window, part: Slice = WHOLE):
         super().__init__(uri, database, collection)
-        self.window = window
+        self.window, self.part = window, part
 
     def process(self, part: tuple[Window, bool]) -> Iterator[tuple[str, int]]:
         rng, _ = part
@@ -135,7 +156,7 @@ class ReadRunRefs(_MongoFn):
                 inside = self.window.contains(to_epoch(doc.get("created_at")))
             except BadTimestamp:
                 inside = False
-            if inside and isinstance(doc.get("session_id"), str):
+            if inside and isinstance(doc.get("session_id"), str) and self.part.holds_doc(doc):
                 yield doc["session_id"], 1
 
 
@@ -162,11 +183,15 @@ class ScanRuns(_MongoFn):
     for servers that cannot use an index on session_id, where each lookup batch would
     be a full scan."""
 
+    def __init__(self, uri: str, database: str, collection: str, part: Slice = WHOLE):
+        super().__init__(uri, database, collection)
+        self.part = part
+
     def process(self, _: Any) -> Iterator[tuple[str, dict]]:
         progress = _Progress("run documents")
         for doc in self._coll.find({}, {f: 1 for f in RUN_FIELDS}, batch_size=1000):
             sid = doc.get("session_id")
-            if isinstance(sid, str):  # a lookup by session id finds no other
+            if isinstance(sid, str) and self.part.holds(sid):  # a lookup by session id finds no other
                 progress.tick()
                 yield sid, doc
 
@@ -224,7 +249,8 @@ def read_plan(uri: str, database: str, collection: str, runs_collection: str, wi
 
 
 class ReadMongo(beam.PTransform):
-    """sessions, runs (keyed), refs (keyed) and an orphan counter for a MongoDB source.
+    """sessions, runs (keyed), refs (keyed) and an orphan counter for a MongoDB source,
+    of the whole window or one slice of it (`part`).
 
     `plan` (a ReadPlan) is chosen from the server's query plans when not given."""
 
@@ -237,10 +263,12 @@ class ReadMongo(beam.PTransform):
         window: Window,
         parts: int,
         plan: ReadPlan | None = None,
+        part: Slice = WHOLE,
     ):
         super().__init__()
         self.uri, self.database, self.collection = uri, database, collection
         self.runs_collection, self.window, self.parts, self.plan = runs_collection, window, parts, plan
+        self.part = part
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> dict[str, beam.PCollection]:
         plan = self.plan or read_plan(
@@ -249,13 +277,13 @@ class ReadMongo(beam.PTransform):
         parts = window_parts(self.window, plan.session_ranges)
         ranges = pbegin | "Ranges" >> beam.Create(parts) | "SpreadRanges" >> beam.Reshuffle()
         sessions = ranges | "ReadSessions" >> beam.ParDo(
-            ReadSessionRange(self.uri, self.database, self.collection, self.window)
+            ReadSessionRange(self.uri, self.database, self.collection, self.window, self.part)
         )
         if plan.runs == "scan":
             runs = (
                 pbegin
                 | "RunsCollection" >> beam.Create([None])
-                | "ScanRuns" >> beam.ParDo(ScanRuns(self.uri, self.database, self.runs_collection))
+                | "ScanRuns" >> beam.ParDo(ScanRuns(self.uri, self.database, self.runs_collection, self.part))
             )
             refs = pbegin | "NoRefs" >> beam.Create([])
         else:
@@ -269,7 +297,8 @@ class ReadMongo(beam.PTransform):
             refs = (
                 pbegin
                 | "WholeWindow" >> beam.Create([(self.window, False)])
-                | "ReadRunRefs" >> beam.ParDo(ReadRunRefs(self.uri, self.database, self.runs_collection, self.window))
+                | "ReadRunRefs"
+                >> beam.ParDo(ReadRunRefs(self.uri, self.database, self.runs_collection, self.window, self.part))
             )
         return {
             "sessions": sessions,

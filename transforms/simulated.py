@@ -16,6 +16,7 @@ from typing import Any
 
 import apache_beam as beam
 
+from transforms.slicing import WHOLE, Slice
 from transforms.window import Window
 
 MODELS = (
@@ -147,7 +148,7 @@ def generate(index: int, p: SimParams, window: Window) -> tuple[dict, list[dict]
     """Session `index`: its session document and its agno3 run documents."""
     rng = random.Random(f"{p.seed}:{index}")
     fmt = p.formats[index % len(p.formats)]
-    sid = f"sim-{p.seed}-{index:09d}"
+    sid = session_id(index, p)
     span = max(1, int(window.end - window.start) - 1)
     created = int(window.start) + rng.randrange(span)
     kind = "agent" if fmt in ("agno1", "phidata") else rng.choices(("agent", "team", "workflow"), (80, 15, 5))[0]
@@ -211,8 +212,16 @@ def generate(index: int, p: SimParams, window: Window) -> tuple[dict, list[dict]
     return session, run_docs
 
 
-def generate_range(chunk: tuple[int, int], p: SimParams, window: Window) -> Iterator[Any]:
+def session_id(index: int, p: SimParams) -> str:
+    return f"sim-{p.seed}-{index:09d}"
+
+
+def generate_range(chunk: tuple[int, int], p: SimParams, window: Window, part: Slice = WHOLE) -> Iterator[Any]:
+    """Sessions [a, b) with their run documents; with a slice of the window, only the
+    slice's sessions (the id is known before anything is generated: skipping costs a hash)."""
     for i in range(*chunk):
+        if not part.whole and not part.holds(session_id(i, p)):
+            continue
         session, run_docs = generate(i, p, window)
         yield session
         for doc in run_docs:
@@ -226,9 +235,9 @@ def sim_window(p: SimParams, window: Window) -> Window:
 
 
 class ReadSimulated(beam.PTransform):
-    def __init__(self, params: SimParams, window: Window):
+    def __init__(self, params: SimParams, window: Window, part: Slice = WHOLE):
         super().__init__()
-        self.params, self.window = params, window
+        self.params, self.window, self.part = params, window, part
 
     def expand(self, pbegin):
         from transforms.read_dump import ShapeDocuments
@@ -239,7 +248,7 @@ class ReadSimulated(beam.PTransform):
             | "Chunks" >> beam.Create(chunks)
             | "Spread" >> beam.Reshuffle()
             | "Generate"
-            >> beam.FlatMap(generate_range, self.params, sim_window(self.params, self.window)).with_outputs(
+            >> beam.FlatMap(generate_range, self.params, sim_window(self.params, self.window), self.part).with_outputs(
                 "runs", main="sessions"
             )
         )

@@ -8,6 +8,10 @@ and the run's counts, all inside one run folder; the launcher publishes it
 
 Data and quarantine live in folders of their own, so a query engine pointed at
 `data/` (Athena, Spark, pandas) reads features and nothing else.
+
+A window run as slices (pipeline/slices.py) writes every slice into the same run
+folder, its tag in each file name: `data/features-s003-00000-of-00001.csv`,
+`quarantine/quarantine-s003-…`, `_counts-s003-…`.
 """
 
 from __future__ import annotations
@@ -64,14 +68,17 @@ def parquet_record(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class WriteDataset(beam.PTransform):
-    def __init__(self, run_dir: str, num_shards: int, fmt: str = "csv"):
+    """`tag` (a slice's, e.g. `s003`) goes into every file name after the prefix."""
+
+    def __init__(self, run_dir: str, num_shards: int, fmt: str = "csv", tag: str = ""):
         super().__init__()
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}")
-        self.run_dir, self.num_shards, self.fmt = run_dir.rstrip("/"), num_shards, fmt
+        self.run_dir, self.num_shards, self.fmt, self.tag = run_dir.rstrip("/"), num_shards, fmt, tag
 
     def _path(self, *parts: str) -> str:
-        return "/".join([self.run_dir, *parts])
+        *folders, prefix = parts
+        return "/".join([self.run_dir, *folders, f"{prefix}-{self.tag}" if self.tag else prefix])
 
     def expand(self, pcolls):
         rows, quarantine, counts = pcolls

@@ -1,0 +1,84 @@
+"""What the launcher knows about the runner: the manifest's `runner_details`, and runs
+built as a jar (`--output_executable_path`) that a cluster step runs later.
+
+With `--output_executable_path` the Spark or Flink job server writes a jar holding
+the pipeline and its options instead of running it. The launcher then publishes
+nothing: it leaves the manifest (all but counts, files and finished_at) in the run
+folder, and `session-features publish RUN_DIR` publishes the run once the jar has
+run (docs/runners.md).
+"""
+
+from __future__ import annotations
+
+import platform
+import shlex
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions
+
+from pipeline.options import UsageError
+from transforms.secrets import redact
+
+# Beam options that say where and how the job ran, recorded when given.
+_ENDPOINTS = ("job_endpoint", "spark_master_url", "spark_rest_url", "flink_master")
+_SETTINGS = ("environment_type", "sdk_worker_parallelism", "parallelism", "direct_num_workers", "direct_running_mode")
+# Runners whose job server honours --output_executable_path, and the jar's main class.
+JAR_MAIN_CLASSES = {
+    "SparkRunner": "org.apache.beam.runners.spark.SparkPipelineRunner",
+    "FlinkRunner": "org.apache.beam.runners.flink.FlinkPipelineRunner",
+    "PortableRunner": None,  # the job server's: run it with `java -jar`
+}
+
+
+def _number(value: Any) -> Any:
+    return int(value) if isinstance(value, str) and value.isdigit() else value
+
+
+def runner_details(beam_args: list[str]) -> dict[str, Any]:
+    """The master or endpoint given (credentials redacted), the environment and parallelism
+    when given, and the Beam and Python versions of the launcher."""
+    given = PipelineOptions(beam_args).get_all_options(drop_default=True)
+    details: dict[str, Any] = {name: redact(str(given[name])) for name in _ENDPOINTS if given.get(name) is not None}
+    details.update({name: _number(given[name]) for name in _SETTINGS if given.get(name) is not None})
+    if given.get("output_executable_path"):
+        details["output_executable_path"] = redact(str(given["output_executable_path"]))
+    details["beam_version"] = beam.__version__
+    details["python_version"] = platform.python_version()
+    return details
+
+
+def executable_path(beam_args: list[str]) -> str | None:
+    return PipelineOptions(beam_args).view_as(PortableOptions).output_executable_path or None
+
+
+def jar_runner(runner: str) -> str:
+    """The runner's name among JAR_MAIN_CLASSES; a UsageError for runners that build no jar."""
+    name = runner.rsplit(".", 1)[-1]
+    for known in JAR_MAIN_CLASSES:
+        if name.lower() in (known.lower(), known.lower().removesuffix("runner")):
+            return known
+    raise UsageError(
+        f"--output_executable_path needs --runner=SparkRunner, FlinkRunner or PortableRunner, not {runner} "
+        "(docs/runners.md, spark-submit of an uber jar)"
+    )
+
+
+def follow_up_commands(runner: str, jar: str, run_dir: str, beam_args: list[str]) -> list[str]:
+    """The commands that run the built jar, then publish the run."""
+    runner = jar_runner(runner)
+    if runner == "SparkRunner":
+        run = f"spark-submit --master <master> --class {JAR_MAIN_CLASSES[runner]} {shlex.quote(jar)}"
+    elif runner == "FlinkRunner":
+        run = f"flink run {shlex.quote(jar)}"
+    else:
+        run = f"java -jar {shlex.quote(jar)}"
+    # The publish step reads the run folder through the same file system flags (S3 endpoint, region).
+    fs_flags: list[str] = []
+    for i, arg in enumerate(beam_args):
+        if arg.startswith("--s3_"):
+            fs_flags.append(redact(arg))
+            if "=" not in arg and i + 1 < len(beam_args) and not beam_args[i + 1].startswith("--"):
+                fs_flags.append(redact(beam_args[i + 1]))
+    publish = shlex.join(["session-features", "publish", redact(run_dir), *fs_flags])
+    return [run, publish]

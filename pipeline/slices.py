@@ -1,0 +1,147 @@
+"""A large window as K slices, one pipeline run after another (issue #5).
+
+The in-memory DirectRunner holds the whole shuffle of the join in one process, so
+its memory grows with the window (1.8 GB at 100k sessions, 17.4 GB at 1M:
+docs/benchmarks.md). Run as K slices — slice k holds the sessions with
+crc32(session_id) mod K = k (transforms/slicing.py) — a window needs the memory of
+one slice. Each slice is a run of the same graph (pipeline/graph.py) writing into
+the same run folder under file names of its own (`features-s003-…`); the launcher
+publishes one manifest over all of them, and only when every slice succeeded.
+
+Every session's documents (duplicates, runs, the proof it exists outside the
+window, orphan candidates) share its session_id, so every per-session rule of
+FEATURES.md holds per slice, and each input document is in exactly one slice: the
+rows, quarantine and counts are those of one unsliced run.
+
+`--slices N` forces N; 0 (the default) chooses: on the DirectRunner about one slice
+per 100,000 sessions (from a cheap estimate of the window's size), elsewhere 1
+(Spark and Flink spill their shuffles to disk). The cost is reading the input once
+per slice: cheap for dumps and the simulated source, one more server read per slice
+for MongoDB.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipeline.graph import build
+from pipeline.options import Config
+from transforms.read_dump import dump_files, resolve_dump_folder
+from transforms.read_mongo import count_window_sessions
+from transforms.simulated import parse_sim_uri
+from transforms.slicing import Slice
+from transforms.write import COUNTS_PREFIX
+
+log = logging.getLogger("session_features")
+
+SESSIONS_PER_SLICE = 100_000
+# Dump bytes (session and run documents as JSON lines) per session: the benchmark
+# data has 3,641 (about 4 run documents and 3 tool calls a session: 364,056,763
+# bytes for 100,000 sessions), rounded up so that such a dump of 100,000 sessions
+# is one slice. A dump of larger sessions counts as more sessions, as its memory does.
+BYTES_PER_SESSION = 3_700
+COUNT_MAX_MS = 5_000  # how long the server may count the window's sessions
+_DIRECT = ("direct", "switchingdirect", "bundlebaseddirect")
+
+
+def is_direct(runner: str) -> bool:
+    """The in-memory DirectRunner, by any of the names Beam accepts for it."""
+    return runner.rsplit(".", 1)[-1].lower().removesuffix("runner") in _DIRECT
+
+
+def estimate_sessions(cfg: Config) -> tuple[int | None, str]:
+    """(about how many sessions the window holds, how that was found); None: unknown.
+
+    Dumps: the files' size ÷ BYTES_PER_SESSION (a dump holds every session, not only
+    the window's: an upper bound). Simulated: its `sessions`. MongoDB: the server
+    counts the documents its window filter fetches, when it can within 5 s."""
+    if cfg.source_kind == "simulated":
+        n = parse_sim_uri(cfg.source).sessions
+        return n, f"the simulated source has {n:,} sessions"
+    if cfg.source_kind == "dump":
+        folder = resolve_dump_folder(cfg.source, cfg.database)
+        files = dump_files(folder, cfg.collection) + dump_files(folder, cfg.runs_collection)
+        size = sum(m.size_in_bytes for r in FileSystems.match(files) for m in r.metadata_list) if files else 0
+        n = math.ceil(size / BYTES_PER_SESSION)
+        return n, f"the dump holds {size / 1e6:,.0f} MB, about {n:,} sessions"
+    n = count_window_sessions(cfg.source, cfg.database, cfg.collection, cfg.window, COUNT_MAX_MS)
+    if n is None:
+        return None, f"the server did not count the window's sessions within {COUNT_MAX_MS / 1000:.0f} s"
+    return n, f"the window holds {n:,} session documents"
+
+
+def choose(cfg: Config, runner: str) -> int:
+    """How many slices the window is run in: --slices, else see the module's docstring."""
+    if cfg.slices:
+        return cfg.slices
+    if not is_direct(runner):
+        return 1
+    if cfg.num_shards == 1:
+        # One file was asked for; slices would write one per slice.
+        log.info("one slice (--num_shards 1 asks for one file); --slices N bounds the memory, with N files")
+        return 1
+    n, how = estimate_sessions(cfg)
+    if n is None:
+        log.info("one slice: %s (--slices N runs the window in N)", how)
+        return 1
+    count = max(1, math.ceil(n / SESSIONS_PER_SLICE))
+    if count > 1:
+        log.info("%d slices, one after another: %s (at most %s a slice)", count, how, f"{SESSIONS_PER_SLICE:,}")
+    return count
+
+
+class SliceFailed(RuntimeError):
+    """A slice of a sliced window failed; the message names it."""
+
+
+def run(cfg: Config, beam_args: list[str], run_dir: str, count: int) -> None:
+    """Run the window's `count` slices into `run_dir`, one after another; raises on the
+    first failure (the caller publishes nothing then)."""
+    t0 = time.monotonic()
+    for k in range(count):
+        part = Slice(k, count)
+        started = time.monotonic()
+        try:
+            with beam.Pipeline(options=PipelineOptions(beam_args, save_main_session=False)) as p:
+                build(p, cfg, run_dir, part)
+        except Exception as exc:
+            if part.whole:
+                raise
+            first = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+            raise SliceFailed(f"{part.describe()} failed: {first}") from exc
+        if not part.whole:
+            _log_slice(part, slice_counts(run_dir, part), time.monotonic() - started, time.monotonic() - t0)
+
+
+def slice_counts(run_dir: str, part: Slice) -> dict[str, int]:
+    """The counts one slice wrote (the launcher sums all slices' files when it publishes)."""
+    pattern = "/".join([run_dir.rstrip("/"), f"{COUNTS_PREFIX}-{part.tag}-*"])
+    counts: dict[str, int] = {}
+    for meta in FileSystems.match([pattern])[0].metadata_list:
+        with FileSystems.open(meta.path, compression_type="uncompressed") as handle:
+            for line in handle.read().decode().splitlines():
+                for key, value in (json.loads(line) if line.strip() else {}).items():
+                    counts[key] = counts.get(key, 0) + value
+    return counts
+
+
+def _log_slice(part: Slice, counts: dict[str, int], seconds: float, elapsed: float) -> None:
+    done = part.index + 1
+    left = elapsed / done * (part.count - done)
+    log.info(
+        "%s: %s sessions read, %s rows, %s quarantined in %.1f s (%.0f sessions/s)%s",
+        part.describe(),
+        f"{counts.get('sessions_read', 0):,}",
+        f"{counts.get('rows_written', 0):,}",
+        f"{counts.get('quarantined', 0):,}",
+        seconds,
+        counts.get("sessions_read", 0) / max(seconds, 1e-9),
+        f"; about {left:.0f} s left" if done < part.count else "",
+    )
