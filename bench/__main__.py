@@ -13,7 +13,8 @@ separate process under a timeout:
                job runs windows above ~100k sessions in slices by itself (1M: 10), or
                `--slices N` for every run
     stages     the job's transforms cut after read / group / normalize / combine (bench/stages.py)
-    spark      SparkRunner local[1] and local[2] (--spark_sizes; needs scripts/fetch_job_servers.sh)
+    spark      SparkRunner local[1] and local[2] (--spark_sizes; needs scripts/fetch_job_servers.sh),
+               SDK workers in a worker pool, one per core (--spark_modes pool,loopback)
 
 Reported: wall seconds, sessions/s, runs/s, CPU seconds, peak RSS of the process
 tree, the server's CPU seconds, and the ratios the targets are about
@@ -41,6 +42,10 @@ log = logging.getLogger("bench")
 PY = sys.executable
 WINDOW_ARGS = ["--start_date", data.WINDOW[0], "--end_date", data.WINDOW[1]]
 STAGES = ("none", "read", "group", "normalize", "combine")
+SPARK_ROWS = {
+    "pool": ("pipeline SparkRunner local[1] (pool×1)", "pipeline SparkRunner local[2] (pool×2)"),
+    "loopback": ("pipeline SparkRunner local[1] (LOOPBACK)", "pipeline SparkRunner local[2] (LOOPBACK)"),
+}
 
 
 def size(text: str) -> int:
@@ -85,20 +90,23 @@ class Bench:
         self.mp_sizes = {size(s) for s in args.multi_processing_sizes.split(",") if s}
 
     def timeout(self, n: int, source: str = "dump") -> float:
-        # FerretDB v1 reads about 2,000 documents a second (it scans and decodes in Go)
-        per_session = 0.004 if source == "dump" else 0.015
+        # FerretDB v1 reads about 2,000 documents a second (it scans and decodes in Go);
+        # Spark with LOOPBACK ran ~250 sessions/s
+        per_session = {"dump": 0.004, "spark": 0.008}.get(source, 0.015)
         per_run = self.args.timeout if self.args.timeout else 120 + n * per_session
         return max(1.0, min(per_run, self.deadline - time.monotonic()))
 
-    def record(self, n: int, source: str, what: str, command: list[str], *, runs: int, server=None, **extra) -> dict:
-        entry = {"size": n, "source": source, "what": what, **extra}
+    def record(
+        self, n: int, source: str, what: str, command: list[str], *, runs: int, server=None, timeout_source=None
+    ) -> dict:
+        entry = {"size": n, "source": source, "what": what}
         if time.monotonic() > self.deadline - 5:
             entry["skipped"] = "budget"
             log.warning("%s %s %s: not measured (over --budget_minutes)", label(n), source, what)
             self.results.append(entry)
             return entry
         log.info("%s %s %s …", label(n), source, what)
-        r = measure.run(what, command, self.timeout(n, source), env=self.env, server_pid=server)
+        r = measure.run(what, command, self.timeout(n, timeout_source or source), env=self.env, server_pid=server)
         entry.update(r.to_dict())
         entry.pop("label")
         if r.ok():
@@ -122,12 +130,15 @@ class Bench:
 
     # ------------------------------------------------------------------ one source
 
-    def pipeline(self, n, source, src_args, runs, server=None, extra=(), what="pipeline DirectRunner") -> dict:
+    def pipeline(
+        self, n, source, src_args, runs, server=None, extra=(), what="pipeline DirectRunner", prefix=(),
+        timeout_source=None,
+    ) -> dict:  # fmt: skip
         out = self.tmp / "out"
         shutil.rmtree(out, ignore_errors=True)
         slices = ["--slices", self.args.slices] if self.args.slices else []
-        cmd = [PY, "-m", "pipeline", *src_args, *WINDOW_ARGS, "--output", str(out), *slices, *extra]
-        entry = self.record(n, source, what, cmd, runs=runs, server=server)
+        cmd = [*prefix, PY, "-m", "pipeline", *src_args, *WINDOW_ARGS, "--output", str(out), *slices, *extra]
+        entry = self.record(n, source, what, cmd, runs=runs, server=server, timeout_source=timeout_source)
         entry["rows_digest"] = _rows_digest(out) if entry.get("returncode") == 0 else None
         shutil.rmtree(out, ignore_errors=True)
         return entry
@@ -183,6 +194,10 @@ class Bench:
             self.stages(n, "ferretdb", src, runs, server=server_pid)
 
     def spark(self, ds: data.DataSet) -> None:
+        """SparkRunner local[1] and local[2] on the dump. `pool` (default): the SDK workers
+        are processes of a worker pool (pipeline/worker_pool.py) started inside the
+        measured process group, local[N] with --sdk_worker_parallelism=N; `loopback`:
+        the workers are threads of the launching process."""
         script = REPO / "scripts" / "fetch_job_servers.sh"
         n, runs = ds.sessions, ds.run_docs
         if not script.exists():
@@ -195,20 +210,34 @@ class Bench:
         if not jar:
             self.results.append({"size": n, "source": "dump", "what": "spark", "skipped": "no job server jar"})
             return
-        for cores in (1, 2):
-            extra = [
-                "--runner=SparkRunner",
-                f"--spark_job_server_jar={jar}",
-                f"--spark_master_url=local[{cores}]",
-                "--job_server_jvm_properties=-Dspark.ui.enabled=false",
-                "--job_server_jvm_properties=-Dspark.driver.host=127.0.0.1",
-                "--job_server_jvm_properties=-Dspark.driver.bindAddress=127.0.0.1",
-                "--job_server_jvm_properties=-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-                *(self.args.spark_env or ["--environment_type=LOOPBACK"]),
-            ]
-            self.pipeline(
-                n, "dump", ["--source", str(ds.folder)], runs, extra=extra, what=f"pipeline SparkRunner local[{cores}]"
-            )
+        from pipeline.worker_pool import external_args
+
+        modes = [m for m in self.args.spark_modes.split(",") if m]
+        for mode in modes:
+            for cores in (1, 2):
+                extra = [
+                    "--runner=SparkRunner",
+                    f"--spark_job_server_jar={jar}",
+                    f"--spark_master_url=local[{cores}]",
+                    "--job_server_jvm_properties=-Dspark.ui.enabled=false",
+                    "--job_server_jvm_properties=-Dspark.driver.host=127.0.0.1",
+                    "--job_server_jvm_properties=-Dspark.driver.bindAddress=127.0.0.1",
+                    "--job_server_jvm_properties=-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+                    *(f"--job_server_jvm_properties={flag}" for flag in self.args.spark_jvm if flag != "none"),
+                ]
+                if mode == "pool":
+                    # the pool (and its workers) run inside the measured process group:
+                    # counted in peak RSS and CPU, killed with it on a timeout
+                    prefix = [PY, "-m", "pipeline.worker_pool", "--"]
+                    extra += external_args("{pool}", cores)
+                    what = f"pipeline SparkRunner local[{cores}] (pool×{cores})"
+                else:
+                    prefix = []
+                    extra.append("--environment_type=LOOPBACK")
+                    what = f"pipeline SparkRunner local[{cores}] (LOOPBACK)"
+                extra += self.args.spark_env
+                src = ["--source", str(ds.folder)]
+                self.pipeline(n, "dump", src, runs, extra=extra, what=what, prefix=prefix, timeout_source="spark")
 
     def run(self) -> dict:
         args = self.args
@@ -219,8 +248,9 @@ class Bench:
         report = {"machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                   "data": {label(n): ds.describe() for n, ds in sets.items()}}  # fmt: skip
         for n in sizes:
-            self.dump(sets[n])
-        wanted = [n for n in sizes if n in mongo_sizes]
+            if not args.spark_only:
+                self.dump(sets[n])
+        wanted = [n for n in sizes if n in mongo_sizes and not args.spark_only]
         if wanted:
             server = Server(data.CACHE / "ferretdb")
             with server as uri:
@@ -297,9 +327,17 @@ def summarize(results: list[dict]) -> dict:
         drain_d = wall(n, "dump", "drain (orjson)")
         if drain_d and direct:
             s["dump_pipeline_over_drain"] = min(direct.values()) / drain_d
-        s1, s2 = wall(n, "dump", "pipeline SparkRunner local[1]"), wall(n, "dump", "pipeline SparkRunner local[2]")
-        if s1 and s2:
-            s["spark_local2_over_local1"] = {"ratio": s1 / s2, "target": ">= 1.6"}
+        for mode, (one, two) in SPARK_ROWS.items():
+            s1, s2 = wall(n, "dump", one), wall(n, "dump", two)
+            if s1 and s2:
+                s[f"spark_local2_over_local1_{mode}"] = {"ratio": s1 / s2, "target": ">= 1.6"}
+        reference = by.get((n, "dump", "pipeline DirectRunner"), {}).get("rows_digest")
+        spark = {w: r.get("rows_digest") for (m, src, w), r in by.items() if m == n and "SparkRunner" in w}
+        spark = {w: d for w, d in spark.items() if d}
+        if spark:
+            # every Spark run wrote the same rows (and the DirectRunner's, when it ran)
+            s["spark_rows_equal"] = len(set(spark.values()) | ({reference} if reference else set())) == 1
+            s["spark_rows_compared_with_direct"] = bool(reference)
         nd = by.get((n, "dump", "naive (json_util)"), {}).get("rows_digest")
         pd = by.get((n, "dump", "pipeline DirectRunner"), {}).get("rows_digest")
         if nd and pd:
@@ -336,12 +374,39 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def cpu_breakdown(report: dict) -> str:
+    """For the runs whose process group had more than one process (Spark, multi_processing):
+    the load average around the run and the CPU seconds of each kind of process."""
+    lines = ["| size | run | wall s | load before → after | CPU s by process (number of processes) |",
+             "|---|---|---:|---|---|"]  # fmt: skip
+    for r in report["results"]:
+        cpu = r.get("group_cpu_s") or {}
+        if len(cpu) < 2 or r.get("returncode") != 0:
+            continue
+        parts = ", ".join(
+            f"{role} {sec:.1f} ({r['group_processes'].get(role, 0)})"
+            for role, sec in sorted(cpu.items(), key=lambda kv: -kv[1])
+        )
+        lines.append(
+            f"| {label(r['size'])} | {r['what']} | {r['wall_s']:.1f} | "
+            f"{r['load_before']:.1f} → {r.get('load_after', 0):.1f} | {parts} |"
+        )
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="10k,100k", help="comma list: 10k, 100k, 1m, …")
     p.add_argument("--mongo_sizes", default="10k,100k", help="sizes also loaded into FerretDB and read from it")
     p.add_argument("--spark_sizes", default="", help="sizes also run on the SparkRunner, local[1] and local[2]")
+    p.add_argument("--spark_modes", default="pool", help="comma list: pool (SDK workers in a worker pool, "
+                   "--sdk_worker_parallelism = cores), loopback (workers in the launching process)")  # fmt: skip
     p.add_argument("--spark_env", action="append", default=[], help="extra flag for the Spark runs (repeatable)")
+    p.add_argument("--spark_jvm", action="append", default=None, help="option for the Spark job server's JVM "
+                   "(repeatable; default -XX:TieredStopAtLevel=1: C1 only, the C2 compiler threads took 34 of the "
+                   "JVM's 66 CPU seconds at 100k; 'none' for none)")  # fmt: skip
+    p.add_argument("--spark_only", action="store_true", help="only the Spark runs (no drain, naive, DirectRunner, "
+                   "FerretDB rows): the rows are then compared between the Spark runs only")  # fmt: skip
     p.add_argument("--json", help="write the whole report here")
     p.add_argument("--workers", type=int, default=2, help="multi_processing workers and generator processes")
     p.add_argument("--timeout", type=float, default=0, help="seconds per run (default 120 + 4 ms a session)")
@@ -355,11 +420,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--slices", default="", help="--slices for every pipeline run (default: the job chooses: one "
                    "slice per ~100,000 sessions on the DirectRunner, 1 on Spark)")  # fmt: skip
     args = p.parse_args(argv)
+    args.spark_jvm = args.spark_jvm or ["-XX:TieredStopAtLevel=1"]
+    unknown = {m for m in args.spark_modes.split(",") if m} - set(SPARK_ROWS)
+    if unknown:
+        p.error(f"--spark_modes: unknown {', '.join(sorted(unknown))} (pool, loopback)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", force=True)
     data.CACHE.mkdir(parents=True, exist_ok=True)
     report = Bench(args).run()
     text = table(report)
     print(text)
+    print(cpu_breakdown(report))
     print(json.dumps(report["summary"], indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps({**report, "table": text}, indent=1))

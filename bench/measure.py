@@ -22,7 +22,11 @@ class Result:
     label: str
     command: list[str]
     wall_s: float = 0.0
-    cpu_s: float = 0.0  # user + system of the command and its (waited-for) descendants
+    # user + system of the command and its waited-for descendants (wait4), or the sum
+    # sampled over its process group when larger: the job server the SparkRunner starts
+    # is killed, not waited for, so wait4 misses its CPU (35–40 s of a 10k Spark run)
+    cpu_s: float = 0.0
+    wait4_cpu_s: float = 0.0
     peak_rss_mb: float = 0.0  # largest sum of RSS over the command's process group, sampled
     server_cpu_s: float | None = None
     returncode: int | None = None
@@ -30,6 +34,11 @@ class Result:
     output: dict = field(default_factory=dict)  # the command's last stdout line, when JSON
     stderr_tail: str = ""
     load_before: float = 0.0  # 1-minute load average when it started
+    load_after: float = 0.0  # and when it ended
+    # CPU seconds of the group's processes by role, as last sampled (a process's last 0.1 s
+    # is missed), and how many processes of each role were seen: where the CPU went.
+    group_cpu_s: dict = field(default_factory=dict)
+    group_processes: dict = field(default_factory=dict)
 
     def ok(self) -> bool:
         return self.returncode == 0 and not self.timed_out
@@ -38,8 +47,26 @@ class Result:
         return asdict(self)
 
 
-def _group_rss(pgid: int) -> int:
-    """Sum of RSS (bytes) of the processes in process group `pgid`."""
+def _role(pid: str) -> str:
+    """What a process of the measured group is, for the CPU breakdown: `java` (a job
+    server), `sdk worker` (pipeline.worker_pool's workers), or `python -m MODULE`."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            argv = handle.read().decode(errors="replace").split("\0")
+    except OSError:
+        return "?"
+    if "--sdk_worker" in argv:
+        return "sdk worker"
+    if os.path.basename(argv[0]) == "java":
+        return "java"
+    if "-m" in argv[:-1]:
+        return f"python -m {argv[argv.index('-m') + 1]}"
+    return os.path.basename(argv[0])
+
+
+def _group_sample(pgid: int, roles: dict[int, str], cpu: dict[int, float]) -> int:
+    """Sum of RSS (bytes) of the processes in process group `pgid`; records each one's
+    own CPU seconds (user + system, children excluded) in `cpu` and its role in `roles`."""
     total = 0
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -50,6 +77,10 @@ def _group_rss(pgid: int) -> int:
             fields = stat[stat.rindex(b")") + 2 :].split()
             if int(fields[2]) != pgid:  # field 5: pgrp
                 continue
+            pid = int(name)
+            cpu[pid] = (int(fields[11]) + int(fields[12])) / TICK  # fields 14, 15: utime, stime
+            if pid not in roles:
+                roles[pid] = _role(name)
             with open(f"/proc/{name}/statm", "rb") as handle:
                 total += int(handle.read().split()[1]) * PAGE
         except (OSError, ValueError):
@@ -84,12 +115,14 @@ def run(
         start_new_session=True,  # its own process group: measured and killed as one
     )
     peak = 0
+    roles: dict[int, str] = {}
+    cpu: dict[int, float] = {}
     done = threading.Event()
 
     def sample() -> None:
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, _group_rss(proc.pid))
+            peak = max(peak, _group_sample(proc.pid, roles, cpu))
             done.wait(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -118,6 +151,7 @@ def run(
             break
         time.sleep(0.05)
     result.wall_s = time.monotonic() - t0
+    result.load_after = os.getloadavg()[0]
     proc.returncode = os.waitstatus_to_exitcode(status)
     try:  # workers left behind in the group (none when the command cleans up)
         os.killpg(proc.pid, signal.SIGKILL)
@@ -128,8 +162,13 @@ def run(
     for r in readers:
         r.join(timeout=5)
     result.returncode = proc.returncode
-    result.cpu_s = rusage.ru_utime + rusage.ru_stime if rusage else 0.0
+    result.wait4_cpu_s = rusage.ru_utime + rusage.ru_stime if rusage else 0.0
     result.peak_rss_mb = peak / 2**20
+    for pid, seconds in cpu.items():
+        role = roles.get(pid, "?")
+        result.group_cpu_s[role] = round(result.group_cpu_s.get(role, 0.0) + seconds, 2)
+        result.group_processes[role] = result.group_processes.get(role, 0) + 1
+    result.cpu_s = max(result.wait4_cpu_s, sum(cpu.values()))
     if server_cpu0 is not None:
         now = process_cpu(server_pid)
         result.server_cpu_s = None if now is None else now - server_cpu0

@@ -3,6 +3,7 @@
     python -m pipeline.simulate --sessions 10000 --seed 7 --to ./demo-dump \
         --start_date 2024-12-01 --end_date 2024-12-31
     python -m pipeline.simulate --sessions 10000 --to mongodb://localhost:27017/agno
+    python -m pipeline.simulate --sessions 100000 --seed 7 --runs 2.8 --tools 1.2 --to DIR   (the bench's data)
 
 The documents are exactly those `--source simulated://?sessions=N&seed=S&…`
 generates, so a dump or a database loaded this way gives the same rows.
@@ -76,6 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--sessions", type=int, default=1000)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--formats", default="agno3", help=f"comma list among {', '.join(FORMATS)}, used in turn")
+    p.add_argument("--runs", type=float, default=SimParams.runs, help="runs a session draws, on average "
+                   "(SimParams.runs, default %(default)s)")  # fmt: skip
+    p.add_argument("--tools", type=float, default=SimParams.tools, help="tool calls a top-level run draws, on "
+                   "average (SimParams.tools, default %(default)s)")  # fmt: skip
     p.add_argument("--error_rate", "--error-rate", type=float, default=0.05)
     p.add_argument("--tool_error_rate", "--tool-error-rate", type=float, default=0.05)
     p.add_argument("--bad_rate", "--bad-rate", type=float, default=0.0, help="share of documents to quarantine")
@@ -94,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sessions=args.sessions,
         seed=args.seed,
         formats=tuple(f for f in args.formats.split(",") if f),
+        runs=args.runs,
+        tools=args.tools,
         error_rate=args.error_rate,
         tool_error_rate=args.tool_error_rate,
         bad_rate=args.bad_rate,

@@ -95,9 +95,14 @@ class JobServer:
     def runner_name(self) -> str:
         return RUNNERS[self.runner]
 
-    def pipeline_args(self) -> list[str]:
-        """Beam flags that run a pipeline on this server, workers in the launching process."""
-        args = [f"--runner={self.runner_name}", f"--job_endpoint={self.endpoint}", "--environment_type=LOOPBACK"]
+    def pipeline_args(self, environment: list[str] | None = None) -> list[str]:
+        """Beam flags that run a pipeline on this server; the SDK workers run in the launching
+        process (LOOPBACK) unless `environment` gives other flags (pipeline.worker_pool.external_args)."""
+        args = [
+            f"--runner={self.runner_name}",
+            f"--job_endpoint={self.endpoint}",
+            *(environment or ["--environment_type=LOOPBACK"]),
+        ]
         if self.runner == "flink":
             args.append("--parallelism=2")
         return args

@@ -5,7 +5,8 @@ Inputs: documents written by agno's own storage (3.1.10 and 2.9.0) and the
 hand-made documents of test_mongo_source.py, read from the FerretDB test server
 and from dump folders (JSON lines and BSON). The job servers are Beam's, fetched
 by scripts/fetch_job_servers.sh and started once per runner for the module
-(tests/job_servers.py); workers run in the launching process (LOOPBACK). The
+(tests/job_servers.py); workers run in the launching process (LOOPBACK), and in
+one case as processes of pipeline/worker_pool.py (EXTERNAL, two of them). The
 metric-family CombineFns also run as a CombinePerKey over run elements on both
 runners, which split and merge accumulators, and must equal one pass.
 
@@ -65,14 +66,14 @@ def flink(job_server_jars) -> JobServer:
         yield server
 
 
-def run_on(server: JobServer, args: list[str], out: Path) -> float:
+def run_on(server: JobServer, args: list[str], out: Path, environment: list[str] | None = None) -> float:
     """`python -m pipeline ARGS --output OUT` on the server's runner (or, when ARGS start
     with a script, `python SCRIPT …`), in its own process; the seconds it took."""
     log = out.with_suffix(".log")
     if args and args[0].endswith(".py"):
-        cmd = [sys.executable, *args, *server.pipeline_args()]
+        cmd = [sys.executable, *args, *server.pipeline_args(environment)]
     else:
-        cmd = [sys.executable, "-m", "pipeline", *args, "--output", str(out), *server.pipeline_args()]
+        cmd = [sys.executable, "-m", "pipeline", *args, "--output", str(out), *server.pipeline_args(environment)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     t0 = time.monotonic()
     try:
@@ -199,6 +200,38 @@ def test_spark_and_flink_give_the_direct_runners_dataset(case, source, inputs, s
             assert not diff, f"{server.runner_name}: {sid}: (direct, {server.runner}) {diff}"
 
 
+# -- SDK workers as processes of an EXTERNAL worker pool ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def worker_pool():
+    """pipeline/worker_pool.py on 127.0.0.1, in this process; its workers are processes."""
+    from pipeline.worker_pool import WorkerPool
+
+    with WorkerPool() as pool:
+        yield pool
+
+
+def test_spark_with_an_external_worker_pool_gives_the_direct_runners_dataset(inputs, spark, worker_pool, tmp_path):
+    """local[2] with --sdk_worker_parallelism=2: two SDK worker processes, not the launcher,
+    run the Python work; the rows, counts and quarantine are the DirectRunner's."""
+    from pipeline.worker_pool import external_args
+
+    args = inputs["hand-made"]["dump"]  # a broken line, a duplicate, an orphan run
+    assert run_pipeline([*args, "--output", str(tmp_path / "direct")]) == 0
+    expected = dataset(tmp_path / "direct")
+    check_direct("hand-made", "dump", expected)
+
+    before = len(worker_pool.started)
+    run_on(spark, args, tmp_path / "spark", environment=external_args(worker_pool.address, 2))
+    got = dataset(tmp_path / "spark")
+    assert worker_pool.address.startswith("127.0.0.1:")
+    assert len(worker_pool.started) - before == 2, worker_pool.started  # one worker per environment
+    assert got["runner"] == "SparkRunner"
+    for key in ("rows", "counts", "quarantine", "rows_in_files", "columns", "window"):
+        assert got[key] == expected[key], f"SparkRunner with a worker pool: {key} differs from the DirectRunner's"
+
+
 # -- CombineFns under the runners' splitting and merging ------------------------------
 
 
@@ -228,11 +261,12 @@ def test_combine_fns_split_and_merged_by_the_runner_equal_one_pass(runner, reque
 # -- the developer's command: Beam starts the job server from the fetched jar ---------
 
 
-@pytest.mark.parametrize("runner", ["spark", "flink"])
+@pytest.mark.parametrize(("runner", "workers"), [("spark", "loopback"), ("flink", "loopback"), ("spark", "pool")])
 def test_run_on_script_starts_the_job_server_itself_and_gives_the_direct_runners_dataset(
-    runner, job_server_jars, tmp_path
+    runner, workers, job_server_jars, tmp_path
 ):
-    """scripts/run_on.sh: --spark_job_server_jar / --flink_job_server_jar, local master, LOOPBACK."""
+    """scripts/run_on.sh: --spark_job_server_jar / --flink_job_server_jar, local master,
+    LOOPBACK or (WORKERS=pool) a worker pool the script starts and stops."""
     source = "simulated://?sessions=60&seed=4&formats=agno3,agno2,agno1,phidata&bad_rate=0.05"
     args = ["--source", source, *HAND_DATES]
     assert run_pipeline([*args, "--output", str(tmp_path / "direct")]) == 0
@@ -245,6 +279,7 @@ def test_run_on_script_starts_the_job_server_itself_and_gives_the_direct_runners
         proc = subprocess.run(
             ["bash", str(REPO_ROOT / "scripts" / "run_on.sh"), runner, *args, "--output", str(out)],
             cwd=REPO_ROOT,
+            env={**os.environ, "WORKERS": workers},
             stdout=handle,
             stderr=subprocess.STDOUT,
             timeout=PIPELINE_TIMEOUT_S,
@@ -256,6 +291,10 @@ def test_run_on_script_starts_the_job_server_itself_and_gives_the_direct_runners
     assert got["runner"] == {"spark": "SparkRunner", "flink": "FlinkRunner"}[runner]
     started = [line for line in log.read_text().splitlines() if "Really starting service" in line]
     assert started and str(job_server_jars[runner]) in started[0]  # Beam started the fetched jar, downloaded none
+    workers_started = [line for line in log.read_text().splitlines() if "started SDK worker" in line]
+    assert len(workers_started) == (2 if workers == "pool" else 0)  # CORES (2) worker processes
+    if workers == "pool":
+        assert "worker pool listening on 127.0.0.1:" in log.read_text()
     for key in ("rows", "counts", "quarantine", "rows_in_files"):
         assert got[key] == expected[key], f"run_on.sh {runner}: {key} differs from the DirectRunner's"
 
