@@ -61,7 +61,7 @@ def estimate_sessions(cfg: Config) -> tuple[int | None, str]:
 
     Dumps: the files' size ÷ BYTES_PER_SESSION (a dump holds every session, not only
     the window's: an upper bound). Simulated: its `sessions`. MongoDB: the server
-    counts the documents its window filter fetches, when it can within 5 s."""
+    counts the documents its window filter fetches, when an index lets it within 5 s."""
     if cfg.source_kind == "simulated":
         n = parse_sim_uri(cfg.source).sessions
         return n, f"the simulated source has {n:,} sessions"
@@ -73,7 +73,10 @@ def estimate_sessions(cfg: Config) -> tuple[int | None, str]:
         return n, f"the dump holds {size / 1e6:,.0f} MB, about {n:,} sessions"
     n = count_window_sessions(cfg.source, cfg.database, cfg.collection, cfg.window, COUNT_MAX_MS)
     if n is None:
-        return None, f"the server did not count the window's sessions within {COUNT_MAX_MS / 1000:.0f} s"
+        return None, (
+            "the server has no index on created_at to count the window's sessions with, "
+            f"or did not count them within {COUNT_MAX_MS / 1000:.0f} s"
+        )
     return n, f"the window holds {n:,} session documents"
 
 
