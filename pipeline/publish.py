@@ -108,20 +108,27 @@ class NoCounts(Exception):
     """The run folder holds no counts file: the pipeline's workers wrote elsewhere, or nothing ran."""
 
 
-def read_counts(run_dir: str) -> dict[str, int]:
-    """The counts the pipeline wrote (then removed). Raises NoCounts when there are none:
-    every run that ran writes them, even for an empty window."""
-    paths = _files(join(run_dir, COUNTS_PREFIX + "-*"))
-    if not paths:
-        raise NoCounts(run_dir)
-    counts = dict.fromkeys(COUNT_NAMES, 0)
+def sum_counts(run_dir: str, tag: str = "") -> tuple[dict[str, int], list[str]]:
+    """The counts in a run folder's counts files (those of one slice with `tag`), summed,
+    and the files' paths."""
+    paths = _files(join(run_dir, f"{COUNTS_PREFIX}-{tag}-*" if tag else f"{COUNTS_PREFIX}-*"))
+    counts: dict[str, int] = {}
     for path in paths:
         for line in _read(path).decode().splitlines():
             if line.strip():
                 for key, value in json.loads(line).items():
                     counts[key] = counts.get(key, 0) + value
-        FileSystems.delete([path])
-    return counts
+    return counts, paths
+
+
+def read_counts(run_dir: str) -> dict[str, int]:
+    """The counts the pipeline wrote (then removed). Raises NoCounts when there are none:
+    every run that ran writes them, even for an empty window."""
+    counts, paths = sum_counts(run_dir)
+    if not paths:
+        raise NoCounts(run_dir)
+    FileSystems.delete(paths)
+    return {**dict.fromkeys(COUNT_NAMES, 0), **counts}
 
 
 def write_manifest(root: str, run_dir: str, info: dict[str, Any]) -> dict[str, Any]:

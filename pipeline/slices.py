@@ -22,7 +22,6 @@ for MongoDB.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -33,11 +32,11 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.graph import build
 from pipeline.options import Config
+from pipeline.publish import sum_counts
 from transforms.read_dump import dump_files, resolve_dump_folder
 from transforms.read_mongo import count_window_sessions
 from transforms.simulated import parse_sim_uri
 from transforms.slicing import Slice
-from transforms.write import COUNTS_PREFIX
 
 log = logging.getLogger("session_features")
 
@@ -125,14 +124,7 @@ def run(cfg: Config, beam_args: list[str], run_dir: str, count: int) -> None:
 
 def slice_counts(run_dir: str, part: Slice) -> dict[str, int]:
     """The counts one slice wrote (the launcher sums all slices' files when it publishes)."""
-    pattern = "/".join([run_dir.rstrip("/"), f"{COUNTS_PREFIX}-{part.tag}-*"])
-    counts: dict[str, int] = {}
-    for meta in FileSystems.match([pattern])[0].metadata_list:
-        with FileSystems.open(meta.path, compression_type="uncompressed") as handle:
-            for line in handle.read().decode().splitlines():
-                for key, value in (json.loads(line) if line.strip() else {}).items():
-                    counts[key] = counts.get(key, 0) + value
-    return counts
+    return sum_counts(run_dir, part.tag)[0]
 
 
 def _log_slice(part: Slice, counts: dict[str, int], seconds: float, elapsed: float) -> None:

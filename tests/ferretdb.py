@@ -19,10 +19,10 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any, Self
 
 import pymongo
+from logged_process import LOG_TAIL_CHARS, LoggedProcess
 from pymongo.errors import PyMongoError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +31,6 @@ DEFAULT_BIN = REPO_ROOT / ".cache" / "ferretdb" / "ferretdb"
 
 # A cold build (module download + compile) takes ~2 minutes; be generous.
 BUILD_TIMEOUT_S = 20 * 60
-LOG_TAIL_CHARS = 4000
 
 
 def resolve_binary() -> Path:
@@ -73,7 +72,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class FerretDB:
+class FerretDB(LoggedProcess):
     """One FerretDB process on 127.0.0.1 with its data in a private temp dir."""
 
     def __init__(
@@ -197,24 +196,9 @@ class FerretDB:
 
     # -- helpers -------------------------------------------------------------
 
-    def log_tail(self, chars: int = LOG_TAIL_CHARS) -> str:
-        """Last `chars` characters of the server log ('' if there is none)."""
-        if self.log_path is None or not self.log_path.exists():
-            return ""
-        data = self.log_path.read_bytes()[-chars:]
-        return data.decode("utf-8", errors="replace")
 
     def client(self, **kwargs: Any) -> pymongo.MongoClient[dict[str, Any]]:
         """A new MongoClient for this server; the caller closes it."""
         return pymongo.MongoClient(self.uri, directConnection=True, **kwargs)
 
-    def __enter__(self) -> Self:
-        return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

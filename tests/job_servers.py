@@ -23,8 +23,9 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Self
+
+from logged_process import LOG_TAIL_CHARS, LoggedProcess
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FETCH_SCRIPT = REPO_ROOT / "scripts" / "fetch_job_servers.sh"
@@ -33,7 +34,6 @@ RUNNERS = {"spark": "SparkRunner", "flink": "FlinkRunner"}
 # A cold fetch (Maven resolving ~230 jars for Spark, ~160 for Flink) took ~3 minutes here.
 FETCH_TIMEOUT_S = 20 * 60
 START_TIMEOUT_S = 120
-LOG_TAIL_CHARS = 4000
 _STARTED = re.compile(r"JobService started on ([\w.\-]+):(\d+)")
 
 
@@ -78,7 +78,7 @@ def _jvm_and_args(runner: str) -> tuple[list[str], list[str], dict[str, str]]:
     raise ValueError(f"unknown runner {runner!r}")
 
 
-class JobServer:
+class JobServer(LoggedProcess):
     """One job server JVM on 127.0.0.1 (job service only: no expansion service)."""
 
     def __init__(self, runner: str, jar: str | os.PathLike[str]) -> None:
@@ -179,27 +179,12 @@ class JobServer:
             shutil.rmtree(self.tmp_dir, ignore_errors=True)
             self.tmp_dir = None
 
-    def log_text(self) -> str:
-        if self.log_path is None or not self.log_path.exists():
-            return ""
-        return self.log_path.read_bytes().decode("utf-8", errors="replace")
-
-    def log_tail(self, chars: int = LOG_TAIL_CHARS) -> str:
-        return self.log_text()[-chars:]
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
-class WorkerPool:
+
+
+
+class WorkerPool(LoggedProcess):
     """Beam's worker pool for `--environment_type=EXTERNAL`
     (`python -m apache_beam.runners.worker.worker_pool_main`), as a cluster node runs it.
 
@@ -264,10 +249,6 @@ class WorkerPool:
                     pass
         raise RuntimeError(f"the Beam worker pool did not start:\n{self.log_tail()}")
 
-    def log_tail(self, chars: int = LOG_TAIL_CHARS) -> str:
-        if self.log_path is None or not self.log_path.exists():
-            return ""
-        return self.log_path.read_bytes().decode("utf-8", errors="replace")[-chars:]
 
     def stop(self) -> None:
         import signal
@@ -290,11 +271,7 @@ class WorkerPool:
             shutil.rmtree(self.log_path.parent, ignore_errors=True)
             self.log_path = None
 
-    def __enter__(self) -> Self:
-        return self.start()
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def run_jar_command(job_jar: Path, job_server_jar: Path, main_class: str) -> list[str]:
