@@ -89,15 +89,15 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
 
     import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
 
     from pipeline.options import parse
+    from pipeline.runners import new_pipeline
 
     t0 = time.monotonic()
     cfg, beam_args = parse(rest)
     with tempfile.TemporaryDirectory(prefix="bench-stage-") as tmp:
         path = os.path.join(tmp, "count")
-        with beam.Pipeline(options=PipelineOptions(beam_args)) as p:
+        with new_pipeline(beam_args) as p:
             cut = build(p, cfg, args.stage)
             counts = [pcoll | f"Count{i}" >> beam.ParDo(_count_bundle_fn()()) for i, pcoll in enumerate(cut)]
             # The count comes back through a file: it works with any local runner.

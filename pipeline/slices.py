@@ -26,13 +26,12 @@ import logging
 import math
 import time
 
-import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.graph import build
 from pipeline.options import Config
 from pipeline.publish import sum_counts
+from pipeline.runners import new_pipeline
 from transforms.read_dump import dump_files, resolve_dump_folder
 from transforms.read_mongo import count_window_sessions
 from transforms.simulated import parse_sim_uri
@@ -111,7 +110,7 @@ def run(cfg: Config, beam_args: list[str], run_dir: str, count: int) -> None:
         part = Slice(k, count)
         started = time.monotonic()
         try:
-            with beam.Pipeline(options=PipelineOptions(beam_args, save_main_session=False)) as p:
+            with new_pipeline(beam_args) as p:
                 build(p, cfg, run_dir, part)
         except Exception as exc:
             if part.whole:

@@ -7,8 +7,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
 from ferretdb import FerretDB
 from pymongo.database import Database
+
+# TestPipeline on the engine the job's DirectRunner runs on (pipeline/runners.py
+# new_pipeline): Beam's DirectRunner would first try to fetch Prism from GitHub.
+TestPipeline.pytest_test_pipeline_options = "--runner=FnApiRunner"
 
 
 @pytest.fixture(scope="session")

@@ -54,13 +54,12 @@ def simulated_sessions(n: int = 300) -> list:
 
 
 def run(out_prefix: str, beam_args: list[str]) -> int:
-    from apache_beam.options.pipeline_options import PipelineOptions
-
+    from pipeline.runners import new_pipeline
     from transforms.metrics import session_combine_fn
 
     elements = [(s.info.session_id, r) for s in simulated_sessions() for r in s.runs]
     random.Random(5).shuffle(elements)
-    with beam.Pipeline(options=PipelineOptions(beam_args)) as p:
+    with new_pipeline(beam_args) as p:
         (
             p
             | beam.Create(elements, reshuffle=True)
