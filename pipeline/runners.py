@@ -41,7 +41,7 @@ def new_pipeline(beam_args: list[str]) -> beam.Pipeline:
     depend on whether the machine can reach GitHub."""
     options = PipelineOptions(beam_args, save_main_session=False)
     runner = options.get_all_options().get("runner")
-    if runner is not None and (not isinstance(runner, str) or not _switching_direct(runner)):
+    if runner is not None and (not isinstance(runner, str) or short_name(runner) not in ("direct", "switchingdirect")):
         return beam.Pipeline(options=options)
     from apache_beam.portability.api import beam_provision_api_pb2
     from apache_beam.runners.portability.fn_api_runner import fn_runner
@@ -52,9 +52,10 @@ def new_pipeline(beam_args: list[str]) -> beam.Pipeline:
     return beam.Pipeline(runner=fn_runner.FnApiRunner(provision_info=info), options=options)
 
 
-def _switching_direct(runner: str) -> bool:
-    """Beam's DirectRunner (its SwitchingDirectRunner), by any name Beam accepts for it."""
-    return runner.rsplit(".", 1)[-1].lower().removesuffix("runner") in ("direct", "switchingdirect")
+def short_name(runner: str) -> str:
+    """A runner's name as Beam matches it: `apache_beam.runners.direct.DirectRunner`,
+    `DirectRunner` and `direct` are all `direct`."""
+    return runner.rsplit(".", 1)[-1].lower().removesuffix("runner")
 
 
 def _number(value: Any) -> Any:
@@ -80,9 +81,8 @@ def executable_path(beam_args: list[str]) -> str | None:
 
 def jar_runner(runner: str) -> str:
     """The runner's name among JAR_MAIN_CLASSES; a UsageError for runners that build no jar."""
-    name = runner.rsplit(".", 1)[-1]
     for known in JAR_MAIN_CLASSES:
-        if name.lower() in (known.lower(), known.lower().removesuffix("runner")):
+        if short_name(runner) == short_name(known):
             return known
     raise UsageError(
         f"--output_executable_path needs --runner=SparkRunner, FlinkRunner or PortableRunner, not {runner} "

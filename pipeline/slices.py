@@ -31,7 +31,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipeline.graph import build
 from pipeline.options import Config
 from pipeline.publish import sum_counts
-from pipeline.runners import new_pipeline
+from pipeline.runners import new_pipeline, short_name
 from transforms.read_dump import dump_files, resolve_dump_folder
 from transforms.read_mongo import count_window_sessions
 from transforms.simulated import parse_sim_uri
@@ -51,7 +51,7 @@ _DIRECT = ("direct", "switchingdirect", "bundlebaseddirect")
 
 def is_direct(runner: str) -> bool:
     """The in-memory DirectRunner, by any of the names Beam accepts for it."""
-    return runner.rsplit(".", 1)[-1].lower().removesuffix("runner") in _DIRECT
+    return short_name(runner) in _DIRECT
 
 
 def estimate_sessions(cfg: Config) -> tuple[int | None, str]:

@@ -10,6 +10,7 @@ import random
 from apache_beam.pvalue import TaggedOutput
 
 from transforms.features import CombineSessionRuns
+from transforms.formats import pre_read_run
 from transforms.normalize import JoinAndNormalize
 from transforms.simulated import SimParams, generate
 from transforms.window import parse_window
@@ -19,7 +20,7 @@ T0 = 1733821200  # 2024-12-10T09:00:00Z
 
 
 def row_of(session_docs: list[dict], run_docs: list[dict]) -> dict:
-    groups = {"sessions": session_docs, "runs": run_docs, "refs": [], "known": []}
+    groups = {"sessions": session_docs, "runs": [pre_read_run(d) for d in run_docs], "refs": [], "known": []}
     sid = session_docs[0]["session_id"]
     out = JoinAndNormalize(WINDOW).process((sid, groups))
     (session,) = [s for s in out if not isinstance(s, TaggedOutput)]

@@ -52,8 +52,7 @@ class JoinAndNormalize(beam.DoFn):
     def process(self, element: tuple[str, dict[str, list]]) -> Iterator[Any]:
         sid, groups = element
         docs = list(groups["sessions"])
-        # run documents arrive pre-read (NormalizeSessions); raw ones are read here
-        runs = [r if type(r) is tuple else pre_read_run(r) for r in groups["runs"]]
+        runs: list[PreRun] = list(groups["runs"])  # pre-read before the join (NormalizeSessions)
         if not docs:
             # Orphan candidates: run documents created in the window whose session is
             # not in it. `refs` counts those a source read apart from `runs` (a server's

@@ -69,18 +69,19 @@ def _dollar_keys(value: Any) -> int:
     return 0
 
 
-def _fast_parse(line: str) -> tuple[bytes, Any] | None:
+def _fast_parse(line: str, raw: bytes | None = None) -> tuple[bytes, Any] | None:
     """(the line's bytes, orjson's value) when orjson reads the line as json_util would,
     Extended JSON wrappers not yet converted; None when json_util must read it: no
     orjson, lone surrogates, 19 digits in a row (also inside strings, harmlessly: an
     integer beyond 64 bits, which orjson makes a float), or text orjson refuses (NaN,
-    invalid text)."""
+    invalid text). `raw`: the line's UTF-8 bytes when the caller has them."""
     if orjson is None:
         return None
-    try:
-        raw = line.encode()
-    except UnicodeEncodeError:  # lone surrogates
-        return None
+    if raw is None:
+        try:
+            raw = line.encode()
+        except UnicodeEncodeError:  # lone surrogates
+            return None
     if _NINETEEN_DIGITS in raw.translate(_DIGITS_TO_ZERO):
         return None
     try:
@@ -175,12 +176,13 @@ class ParseJsonLine(beam.DoFn):
         if key is _UNDECIDED or self.part.holds(key):
             yield from self.parse(line, key)
 
-    def parse(self, line: str, key: Any) -> Iterator[Any]:
+    def parse(self, line: str, key: Any, raw: bytes | None = None) -> Iterator[Any]:
         """The line's document or quarantine record, if in the slice; `key`: the
-        session_id its bytes name, or `_UNDECIDED`."""
+        session_id its bytes name, or `_UNDECIDED`; `raw`: the line's UTF-8 bytes, if read
+        as bytes."""
         if not line.strip():
             return
-        fast = _fast_parse(line)
+        fast = _fast_parse(line, raw)
         if key is _UNDECIDED and fast is not None and not self.part.whole:
             key = _plain_session_id(fast[1])
             if key is not _UNDECIDED and not self.part.holds(key):
@@ -247,7 +249,7 @@ class ParseLineRange(ParseJsonLine):
         for raw in read_line_range(*element):
             key = _UNDECIDED if whole else _named_session_id(raw)
             if key is _UNDECIDED or holds(key):
-                yield from self.parse(raw.decode("utf-8"), key)
+                yield from self.parse(raw.decode("utf-8"), key, raw)
 
 
 class ReadDumpCollection(beam.PTransform):
