@@ -26,6 +26,7 @@ from transforms.simulated import parse_sim_uri
 
 log = logging.getLogger("session_features")
 EXIT_USAGE, EXIT_FAILED = 2, 1
+FEATURE_SET_VERSION = "v1.1"
 
 
 def check_source(cfg: Config) -> None:
@@ -162,7 +163,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         root,
         run_dir,
         {
-            "feature_set_version": "v1",
+            "feature_set_version": FEATURE_SET_VERSION,
             "run_id": run_id,
             "window": {
                 **cfg.window.describe(),

@@ -46,6 +46,8 @@ COUNT_NAMES = (
     "orphaned_runs",
     "unknown_statuses",
     "sessions_outside_window",
+    "unreadable_records",
+    "internal_errors",
 )
 
 
@@ -91,9 +93,8 @@ def _rows(data: bytes, path: str) -> int:
 
 def _describe(path: str, root: str) -> dict[str, Any]:
     data = _read(path)
-    base = root.rstrip("/") + "/" if is_remote(root) else os.path.join(root, "")
     return {
-        "path": path[len(base) :] if path.startswith(base) else path,
+        "path": relative(path, root),
         "rows": _rows(data, path),
         "bytes": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
@@ -131,13 +132,25 @@ def read_counts(run_dir: str) -> dict[str, int]:
     return {**dict.fromkeys(COUNT_NAMES, 0), **counts}
 
 
+def relative(path: str, root: str) -> str:
+    """`path` relative to the dataset root (the manifest's folder), `/`-separated."""
+    base = root.rstrip("/") + "/" if is_remote(root) else os.path.join(root, "")
+    rel = path[len(base) :] if path.startswith(base) else path
+    return rel.replace(os.sep, "/")
+
+
 def write_manifest(root: str, run_dir: str, info: dict[str, Any]) -> dict[str, Any]:
-    """Describe the run's files, write the manifest atomically, then remove other runs."""
-    data = _files(join(run_dir, DATA_DIR, FEATURES_PREFIX + "-*"))
+    """Describe the run's files, write the manifest atomically, then remove other runs.
+
+    `files` lists the session table's data files (as in v1); `tables.<name>` gives each
+    table's `files` and its `location`: the folder, relative to the manifest, holding
+    exactly that table's data files and nothing else (FEATURES.md §6)."""
+    data = [_describe(p, root) for p in _files(join(run_dir, DATA_DIR, FEATURES_PREFIX + "-*"))]
     manifest = {
         **info,
         "columns": list(COLUMN_NAMES),
-        "files": [_describe(p, root) for p in data],
+        "files": data,
+        "tables": {"sessions": {"location": relative(join(run_dir, DATA_DIR, ""), root), "files": data}},
         "quarantine": [_describe(p, root) for p in _files(join(run_dir, QUARANTINE_DIR, QUARANTINE_PREFIX + "-*"))],
         "data_location": join(run_dir, DATA_DIR, ""),
     }

@@ -120,5 +120,5 @@ def test_unknown_format_is_a_usage_error(tmp_path, fmt):
 def test_manifest_window_and_format(tmp_path):
     assert run_pipeline(["--source", SIM, *DATES, "--output", str(tmp_path), "--format", "parquet"]) == 0
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert manifest["format"] == "parquet" and manifest["feature_set_version"] == "v1"
+    assert manifest["format"] == "parquet" and manifest["feature_set_version"] == "v1.1"
     assert manifest["window"]["start"] == "2024-12-01T00:00:00Z" and manifest["window"]["end"] == "2025-01-01T00:00:00Z"

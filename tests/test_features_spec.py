@@ -1499,7 +1499,7 @@ def formats(tmp_path_factory):
 # ---- the output contract ----------------------------------------------------
 def test_manifest_describes_the_run(formats):
     m = formats.manifest
-    assert m["feature_set_version"] == "v1"
+    assert m["feature_set_version"] == "v1.1"
     # bare dates 2024-12-01..2024-12-31 -> [2024-12-01T00:00Z, 2025-01-01T00:00Z)
     assert utc(m["window"]["start"]) == datetime(2024, 12, 1, tzinfo=UTC)
     assert utc(m["window"]["end"]) == datetime(2025, 1, 1, tzinfo=UTC)
