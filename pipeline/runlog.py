@@ -1,0 +1,41 @@
+"""Where a run's detailed log goes: a file per run, named in the run's last line.
+
+The console gets progress lines and the summary; everything else (DEBUG detail,
+tracebacks of a failed run, job-server and worker output) goes to the run's log file.
+`SESSION_FEATURES_LOG_DIR` moves the folder (default `~/.cache/session-features/logs`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+KEEP = 50  # log files kept; older ones are removed when a run starts
+
+
+def log_dir() -> Path:
+    base = os.environ.get("SESSION_FEATURES_LOG_DIR")
+    return Path(base) if base else Path.home() / ".cache" / "session-features" / "logs"
+
+
+def log_path(name: str) -> Path:
+    """The path of a log file called `name` (a run id, or `<run id>-spark-job-server`)."""
+    return log_dir() / f"{name}.log"
+
+
+def open_run_log(run_id: str) -> Path:
+    """Send every log record (DEBUG and up) of this process to the run's log file too."""
+    folder = log_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    old = sorted(folder.glob("*.log"), key=lambda p: p.stat().st_mtime)
+    for stale in old[: max(0, len(old) - KEEP)]:
+        stale.unlink(missing_ok=True)
+    path = log_path(run_id)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(min(root.level or logging.WARNING, logging.DEBUG))
+    return path
