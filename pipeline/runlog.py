@@ -36,6 +36,9 @@ def open_run_log(run_id: str) -> Path:
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
+    for existing in root.handlers:  # the console keeps the level it had
+        if existing.level == logging.NOTSET:
+            existing.setLevel(root.level or logging.WARNING)
     root.addHandler(handler)
     root.setLevel(min(root.level or logging.WARNING, logging.DEBUG))
     return path
