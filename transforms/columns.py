@@ -1,4 +1,8 @@
-"""The one definition of the output columns (FEATURES.md §4): name, type, meaning."""
+"""The one definition of the output columns (FEATURES.md §4, §7): name, type, meaning, unit.
+
+The session table's columns, and the companion `runs` and `tool_calls` tables'
+(transforms/tables.py registers all three). The CSV header, the Parquet schema,
+schema.json, the dataset card and the Glue catalog are all made from these."""
 
 from __future__ import annotations
 
@@ -9,6 +13,27 @@ class Column(NamedTuple):
     name: str
     type: str  # string, int, float, bool, timestamp
     doc: str
+    unit: str = ""  # tokens, seconds, USD, …; "" when the column has none
+
+
+# The unit a column has, from its name: the session table's 59 columns keep their
+# one-line definitions above; units follow the naming rules of FEATURES.md.
+def _unit(name: str, kind: str) -> str:
+    if kind == "timestamp":
+        return "UTC"
+    if name.endswith("_per_s"):
+        return "tokens per second"
+    if name.endswith("_s"):
+        return "seconds"
+    if "tokens" in name and not name.endswith("_ratio"):
+        return "tokens"
+    if name.startswith("cost"):
+        return "as stored by Agno"  # Agno does not record a currency
+    if name.endswith(("_ratio", "_rate")):
+        return "ratio"
+    if name == "start_hour_utc":
+        return "hour"
+    return ""
 
 
 COLUMNS: tuple[Column, ...] = (
@@ -78,4 +103,47 @@ COLUMNS: tuple[Column, ...] = (
     Column("is_weekend", "bool", "start_weekday >= 5"),
 )
 
+COLUMNS = tuple(c._replace(unit=_unit(c.name, c.type)) for c in COLUMNS)
+
 COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
+
+# FEATURES.md §7: one row per normalized run, key (session_id, run_seq).
+RUN_COLUMNS: tuple[Column, ...] = (
+    Column("session_id", "string", "the session's id"),
+    Column("run_seq", "int", "0-based place of the run among all the session's runs in run order"),
+    Column("run_id", "string", "the run's id"),
+    Column("parent_run_id", "string", "the team run a member run belongs to; null for top-level runs"),
+    Column(
+        "root_run_id",
+        "string",
+        "the top-level run whose tree holds the run (itself when top-level); null when its parent chain "
+        "reaches no top-level run",
+    ),
+    Column("depth", "int", "0 for top-level runs, 1 for their members, ...; null with root_run_id"),
+    Column("top_run_index", "int", "0-based order of its root among the top-level runs; null with root_run_id"),
+    Column("status", "string", "COMPLETED, ERROR, CANCELLED, PAUSED, PENDING, RUNNING, REGENERATED or UNKNOWN"),
+    Column("model_provider", "string", "the run's own model provider, the session's as fallback"),
+    Column("model_id", "string", "the run's own model id, the session's as fallback"),
+    Column("created_at", "timestamp", "the run's created_at", "UTC"),
+    Column("duration_s", "float", "the run's duration; null when unknown", "seconds"),
+    Column("ttft_s", "float", "time to first token; null when unknown", "seconds"),
+    Column("input_tokens", "int", "input tokens", "tokens"),
+    Column("output_tokens", "int", "output tokens", "tokens"),
+    Column("total_tokens", "int", "total tokens", "tokens"),
+    Column("cache_read_tokens", "int", "tokens read from the prompt cache", "tokens"),
+    Column("reasoning_tokens", "int", "reasoning tokens", "tokens"),
+    Column("cost", "float", "the run's cost; null when absent", "as stored by Agno"),
+    Column("tool_calls", "int", "tool calls of this run alone (not its members)"),
+    Column("tool_errors", "int", "its tool calls with tool_call_error true"),
+    Column("tool_duration_s", "float", "sum over its calls with a duration; null when none has one", "seconds"),
+)
+
+# FEATURES.md §7: one row per tool call, key (session_id, run_seq, call_index).
+TOOL_CALL_COLUMNS: tuple[Column, ...] = (
+    Column("session_id", "string", "the session's id"),
+    Column("run_seq", "int", "the run it belongs to (as in runs)"),
+    Column("call_index", "int", "0-based, in the order of the run's tool list"),
+    Column("tool_name", "string", "the tool's name"),
+    Column("error", "bool", "tool_call_error is true"),
+    Column("duration_s", "float", "the call's duration; null when unknown", "seconds"),
+)

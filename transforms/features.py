@@ -10,6 +10,7 @@ import apache_beam as beam
 from transforms.metrics import combine_runs
 from transforms.records import Session
 from transforms.rows import assemble_row
+from transforms.tables import ROW_BUILDERS
 
 
 class CombineSessionRuns(beam.DoFn):
@@ -22,12 +23,32 @@ class CombineSessionRuns(beam.DoFn):
     three ways to exercise merging, and fails on a session with no runs.
     """
 
+    def __init__(self, companions: tuple[str, ...] = ()):
+        super().__init__()
+        self.companions = companions
+
     def process(self, session: Session) -> Iterator[dict[str, Any]]:
-        yield assemble_row(session.info, combine_runs(session.runs))
+        row = assemble_row(session.info, combine_runs(session.runs))
+        # The companion tables' rows (FEATURES.md §7) come from the same Session, and
+        # only with its row: a session that emits no row emits none of them.
+        companions = [(name, ROW_BUILDERS[name](session)) for name in self.companions]
+        yield row
+        for name, rows in companions:
+            for companion in rows:
+                yield beam.pvalue.TaggedOutput(name, companion)
 
 
 class ComputeFeatures(beam.PTransform):
-    """Session → feature row (a dict, the columns in order)."""
+    """Session → feature row (a dict, the columns in order); with `companions`
+    (`runs`, `tool_calls`) a dict {"sessions": rows, <companion>: its rows}."""
+
+    def __init__(self, companions: tuple[str, ...] = ()):
+        super().__init__()
+        self.companions = tuple(companions)
 
     def expand(self, sessions):
-        return sessions | "CombineFamilies" >> beam.ParDo(CombineSessionRuns())
+        fn = CombineSessionRuns(self.companions)
+        if not self.companions:
+            return sessions | "CombineFamilies" >> beam.ParDo(fn)
+        out = sessions | "CombineFamilies" >> beam.ParDo(fn).with_outputs(*self.companions, main="sessions")
+        return {"sessions": out.sessions, **{name: out[name] for name in self.companions}}

@@ -96,3 +96,14 @@ _LINE = tuple((name, _FIELD[_TYPES[name]]) for name in COLUMN_NAMES)
 
 def to_csv_line(row: dict[str, Any]) -> str:
     return ",".join("" if (v := row[name]) is None else field(v) for name, field in _LINE)
+
+
+class CsvLine:
+    """`to_csv_line` for any table's columns (transforms/tables.py)."""
+
+    def __init__(self, columns):
+        self.line = tuple((c.name, _FIELD[c.type]) for c in columns)
+        self.header = ",".join(c.name for c in columns)
+
+    def __call__(self, row: dict[str, Any]) -> str:
+        return ",".join("" if (v := row[name]) is None else field(v) for name, field in self.line)

@@ -21,9 +21,10 @@ from typing import Any
 
 import apache_beam as beam
 
-from transforms.columns import COLUMNS
+from transforms.columns import COLUMNS, Column
 from transforms.records import Quarantined
-from transforms.rows import csv_header, to_csv_line
+from transforms.rows import CsvLine
+from transforms.tables import SESSIONS, TABLES, Table
 
 DATA_DIR, QUARANTINE_DIR = "data", "quarantine"
 FEATURES_PREFIX, QUARANTINE_PREFIX, COUNTS_PREFIX = "features", "quarantine", "_counts"
@@ -38,7 +39,7 @@ def quarantine_line(q: Quarantined) -> str:
     return json_util.dumps(record, json_options=json_util.RELAXED_JSON_OPTIONS)
 
 
-def parquet_schema():
+def parquet_schema(columns: tuple[Column, ...] = COLUMNS):
     """FEATURES.md §6: string, int64, float64, bool, timestamp(us, UTC)."""
     import pyarrow as pa
 
@@ -49,22 +50,28 @@ def parquet_schema():
         "bool": pa.bool_(),
         "timestamp": pa.timestamp("us", tz="UTC"),
     }
-    return pa.schema([pa.field(c.name, types[c.type]) for c in COLUMNS])
+    return pa.schema([pa.field(c.name, types[c.type]) for c in columns])
 
 
-_TIMESTAMPS = tuple(c.name for c in COLUMNS if c.type == "timestamp")
-_FLOATS = tuple(c.name for c in COLUMNS if c.type == "float")
+class ParquetRecord:
+    """A row as pyarrow takes it for the table's columns."""
+
+    def __init__(self, columns: tuple[Column, ...] = COLUMNS):
+        self.timestamps = tuple(c.name for c in columns if c.type == "timestamp")
+        self.floats = tuple(c.name for c in columns if c.type == "float")
+
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        record = dict(row)
+        for name in self.timestamps:  # epoch seconds → microseconds, as pyarrow stores them
+            if record[name] is not None:
+                record[name] = round(record[name] * 1_000_000)
+        for name in self.floats:
+            if record[name] is not None:
+                record[name] = float(record[name])
+        return record
 
 
-def parquet_record(row: dict[str, Any]) -> dict[str, Any]:
-    record = dict(row)
-    for name in _TIMESTAMPS:  # epoch seconds → microseconds, as pyarrow stores them
-        if record[name] is not None:
-            record[name] = round(record[name] * 1_000_000)
-    for name in _FLOATS:
-        if record[name] is not None:
-            record[name] = float(record[name])
-    return record
+parquet_record = ParquetRecord(COLUMNS)
 
 
 class WriteDataset(beam.PTransform):
@@ -80,25 +87,35 @@ class WriteDataset(beam.PTransform):
         *folders, prefix = parts
         return "/".join([self.run_dir, *folders, f"{prefix}-{self.tag}" if self.tag else prefix])
 
-    def expand(self, pcolls):
-        rows, quarantine, counts = pcolls
-        data = self._path(DATA_DIR, FEATURES_PREFIX)
+    def write_table(self, rows, table: Table, label: str = "") -> None:
+        """One table's rows into its own folder (`label` keeps the step names unique)."""
+        data = self._path(table.folder, table.prefix)
         if self.fmt == "parquet":
-            rows | "ParquetRecords" >> beam.Map(parquet_record) | "WriteParquet" >> beam.io.WriteToParquet(
+            rows | f"ParquetRecords{label}" >> beam.Map(ParquetRecord(table.columns)) | (
+                f"WriteParquet{label}"
+            ) >> beam.io.WriteToParquet(
                 data,
-                schema=parquet_schema(),
+                schema=parquet_schema(table.columns),
                 file_name_suffix=".parquet",
                 num_shards=self.num_shards,
                 shard_name_template=SHARDS,
             )
         else:
-            rows | "CsvLines" >> beam.Map(to_csv_line) | "WriteCsv" >> beam.io.WriteToText(
+            line = CsvLine(table.columns)
+            rows | f"CsvLines{label}" >> beam.Map(line) | f"WriteCsv{label}" >> beam.io.WriteToText(
                 data,
                 file_name_suffix=".csv",
                 num_shards=self.num_shards,
                 shard_name_template=SHARDS,
-                header=csv_header(),
+                header=line.header,
             )
+
+    def expand(self, pcolls):
+        """(session rows, quarantine, counts[, {companion table: rows}])"""
+        rows, quarantine, counts, *rest = pcolls
+        self.write_table(rows, SESSIONS)
+        for name, table_rows in (rest[0] if rest else {}).items():
+            self.write_table(table_rows, TABLES[name], label=f"[{name}]")
         quarantine | "QuarantineLines" >> beam.Map(quarantine_line) | "WriteQuarantine" >> beam.io.WriteToText(
             self._path(QUARANTINE_DIR, QUARANTINE_PREFIX),
             file_name_suffix=".jsonl",
