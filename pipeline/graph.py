@@ -9,10 +9,12 @@ import apache_beam as beam
 from pipeline.options import Config
 from transforms.features import ComputeFeatures
 from transforms.normalize import NormalizeSessions
+from transforms.profile import PROFILE_PREFIX, WriteProfile
 from transforms.read_dump import ReadDump, resolve_dump_folder
 from transforms.read_mongo import ReadMongo
 from transforms.simulated import ReadSimulated, parse_sim_uri
 from transforms.slicing import WHOLE, Slice
+from transforms.tables import COMPANIONS
 from transforms.write import WriteDataset
 
 
@@ -45,7 +47,10 @@ def build(p: beam.Pipeline, cfg: Config, run_dir: str, part: Slice = WHOLE) -> N
     source = make_source(cfg, part)
     read = p | "ReadSessions" >> source
     sessions, quarantine, counts, candidates = read | "NormalizeSessions" >> NormalizeSessions(cfg.window)
-    rows = sessions | "ComputeFeatures" >> ComputeFeatures()
+    companions = tuple(name for name in cfg.tables if name in COMPANIONS)
+    computed = sessions | "ComputeFeatures" >> ComputeFeatures(companions)
+    tables = computed if companions else {"sessions": computed}
+    rows = tables["sessions"]
     orphans = source.orphans(candidates)
     all_counts = (
         counts,
@@ -54,4 +59,6 @@ def build(p: beam.Pipeline, cfg: Config, run_dir: str, part: Slice = WHOLE) -> N
         quarantine | "CountQuarantined" >> CountAs("quarantined"),
         orphans | "OrphanCounts" >> beam.Map(lambda n: ("orphaned_runs", n)),
     ) | "AllCounts" >> beam.Flatten()
-    (rows, quarantine, all_counts) | "WriteDataset" >> WriteDataset(run_dir, cfg.num_shards, cfg.format, part.tag)
+    write = WriteDataset(run_dir, cfg.num_shards, cfg.format, part.tag)
+    (rows, quarantine, all_counts, {n: tables[n] for n in companions}) | "WriteDataset" >> write
+    (tables, quarantine) | "WriteProfile" >> WriteProfile(write._path(PROFILE_PREFIX))

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline import publish, slices
+from pipeline import documents, publish, slices
 from pipeline.options import Config, UpToDate, UsageError, beam_args_of, parse, parse_publish
 from pipeline.runners import executable_path, follow_up_commands, jar_runner, runner_details
 from transforms.read_dump import dump_files, dump_folder_exists, resolve_dump_folder
@@ -116,6 +116,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["publish"]:
         return publish_built_run(argv[1:])
+    if argv[:1] == ["report"]:
+        return rebuild_report(argv[1:])
     beam_args = take_aws_keys(beam_args_of(argv))
     try:
         # Beam's filesystems (S3 endpoint, region, …) serve the launcher too: the
@@ -247,9 +249,9 @@ def _publish(root: str, run_dir: str, info: dict, why_no_counts: str) -> int:
         )
         return EXIT_FAILED
     finished = dt.datetime.now(dt.UTC)
-    manifest = publish.write_manifest(
-        root, run_dir, {**info, "counts": counts, "finished_at": finished.isoformat().replace("+00:00", "Z")}
-    )
+    info = {**info, "counts": counts, "finished_at": finished.isoformat().replace("+00:00", "Z")}
+    docs, drift = documents.write_documents(root, run_dir, info)
+    manifest = publish.write_manifest(root, run_dir, info, docs)
     seconds = (finished - dt.datetime.fromisoformat(info["started_at"].replace("Z", "+00:00"))).total_seconds()
     log.info(
         "done: %s rows, %s quarantined, %s duplicates, %s orphaned runs in %.1f s (%.0f sessions/s) → %s",
@@ -261,7 +263,34 @@ def _publish(root: str, run_dir: str, info: dict, why_no_counts: str) -> int:
         counts["sessions_read"] / max(seconds, 1e-9),
         redact(publish.join(root, publish.MANIFEST)),
     )
+    if drift is not None:
+        log.info(
+            "drift against the window %s .. %s: %d columns flagged (report.html)",
+            drift["previous"]["start"],
+            drift["previous"]["end"],
+            drift["flagged"],
+        )
     log.debug("manifest: %s", manifest)
+    return 0
+
+
+def rebuild_report(argv: list[str]) -> int:
+    """`session-features report OUTPUT`: rebuild report.html of the dataset published at OUTPUT."""
+    if len(argv) != 1 or argv[0].startswith("-"):
+        print(
+            "session-features: usage: session-features report OUTPUT (the folder holding manifest.json)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    try:
+        path = documents.rebuild_report(argv[0])
+    except Exception as exc:  # noqa: BLE001 - the user's folder: one line
+        print(
+            f"session-features: cannot rebuild the report at {redact(argv[0])}: {redact(_first_line(exc))}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    log.info("wrote %s", redact(path))
     return 0
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from transforms.read_mongo import runs_collection_name
+from transforms.tables import parse_tables
 from transforms.timestamps import EPOCH, format_ts
 from transforms.window import Window, WindowError, parse_window
 
@@ -56,6 +57,7 @@ class Config:
     hive: bool = False
     since_last: bool = False
     slices: int = 0  # 0: chosen by pipeline/slices.py
+    tables: tuple[str, ...] = ("sessions",)  # transforms/tables.py
 
     @property
     def source_kind(self) -> str:
@@ -104,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
         "crc32(session_id) mod N = k, one manifest over all; 0 (default) = about one per 100,000 sessions "
         "on the DirectRunner, 1 elsewhere and with --num_shards 1",
     )
+    add("tables", "tables to write, comma-separated: sessions (default), runs, tool_calls")
     return p
 
 
@@ -184,6 +187,10 @@ def parse(
             database = parse_uri(values["source"], validate=False).get("database")
         except Exception:  # noqa: BLE001 - reported by the connection check with a clear line
             database = None
+    try:
+        tables = parse_tables(values["tables"])
+    except ValueError as exc:
+        raise UsageError(f"--tables: {exc}") from None
     config = Config(
         source=values["source"],
         database=database,
@@ -199,6 +206,7 @@ def parse(
         hive=values["hive"] or values["since_last"],
         since_last=values["since_last"],
         slices=slices,
+        tables=tables,
     )
     return config, beam_args
 

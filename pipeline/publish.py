@@ -30,9 +30,10 @@ from typing import Any
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.columns import COLUMN_NAMES
+from transforms.tables import SESSIONS, TABLES
 from transforms.timestamps import from_epoch
 from transforms.window import Window
-from transforms.write import COUNTS_PREFIX, DATA_DIR, FEATURES_PREFIX, QUARANTINE_DIR, QUARANTINE_PREFIX
+from transforms.write import COUNTS_PREFIX, DATA_DIR, QUARANTINE_DIR, QUARANTINE_PREFIX
 
 MANIFEST = "manifest.json"
 PENDING_MANIFEST = "_pending_manifest.json"  # a run built as a jar (--output_executable_path), not yet run
@@ -139,18 +140,36 @@ def relative(path: str, root: str) -> str:
     return rel.replace(os.sep, "/")
 
 
-def write_manifest(root: str, run_dir: str, info: dict[str, Any]) -> dict[str, Any]:
+def table_files(run_dir: str) -> dict[str, list[str]]:
+    """The data files of every table the run wrote (transforms/tables.py), `sessions` always."""
+    found = {name: _files(join(run_dir, t.folder, t.prefix + "-*")) for name, t in TABLES.items()}
+    return {name: paths for name, paths in found.items() if paths or name == SESSIONS.name}
+
+
+def write_manifest(
+    root: str, run_dir: str, info: dict[str, Any], documents: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Describe the run's files, write the manifest atomically, then remove other runs.
 
     `files` lists the session table's data files (as in v1); `tables.<name>` gives each
     table's `files` and its `location`: the folder, relative to the manifest, holding
-    exactly that table's data files and nothing else (FEATURES.md §6)."""
-    data = [_describe(p, root) for p in _files(join(run_dir, DATA_DIR, FEATURES_PREFIX + "-*"))]
+    exactly that table's data files and nothing else (FEATURES.md §6, §7). `documents`:
+    the profile, report, schema and card beside the manifest (pipeline/documents.py)."""
+    tables = {
+        name: {
+            "location": relative(join(run_dir, TABLES[name].folder, ""), root),
+            "columns": list(TABLES[name].column_names),
+            "files": [_describe(p, root) for p in paths],
+        }
+        for name, paths in table_files(run_dir).items()
+    }
+    data = tables[SESSIONS.name]["files"]
     manifest = {
         **info,
         "columns": list(COLUMN_NAMES),
         "files": data,
-        "tables": {"sessions": {"location": relative(join(run_dir, DATA_DIR, ""), root), "files": data}},
+        "tables": tables,
+        **({"documents": documents} if documents else {}),
         "quarantine": [_describe(p, root) for p in _files(join(run_dir, QUARANTINE_DIR, QUARANTINE_PREFIX + "-*"))],
         "data_location": join(run_dir, DATA_DIR, ""),
     }

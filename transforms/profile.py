@@ -394,3 +394,77 @@ class QuarantineReasonsFn(beam.CombineFn):
 
     def extract_output(self, acc):
         return acc
+
+
+# -- in the pipeline ------------------------------------------------------------
+
+PROFILE_PREFIX = "_profile"  # <run folder>/_profile[-<tag>]-00000-of-00001.jsonl, read by the launcher
+TIME_COLUMNS = {"sessions": "session_start"}
+
+
+def table_fn(table) -> TableProfileFn:
+    return TableProfileFn(table.columns, TIME_COLUMNS.get(table.name))
+
+
+class WriteProfile(beam.PTransform):
+    """{table name: rows} and the quarantine → one JSON line per table's sketch and
+    one with the quarantine by reason, in a file of the run folder."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def expand(self, pcolls):
+        from transforms.tables import TABLES
+
+        tables, quarantine = pcolls
+        lines = [
+            rows
+            | f"Profile[{name}]" >> beam.CombineGlobally(table_fn(TABLES[name]))
+            | f"SketchLine[{name}]" >> beam.Map(lambda acc, n=name: sketch_line(n, acc))
+            for name, rows in tables.items()
+        ]
+        lines.append(
+            quarantine
+            | "ReasonAndId" >> beam.Map(lambda q: (q.reason[:300], q.doc_id))
+            | "QuarantineReasons" >> beam.CombineGlobally(QuarantineReasonsFn())
+            | "ReasonsLine" >> beam.Map(lambda acc: json.dumps({"quarantine": acc}))
+        )
+        return (
+            lines
+            | "ProfileLines" >> beam.Flatten()
+            | "WriteProfile"
+            >> beam.io.WriteToText(
+                self.path, file_name_suffix=".jsonl", num_shards=1, shard_name_template="-SSSSS-of-NNNNN"
+            )
+        )
+
+
+def read_sketches(lines: Iterable[str]) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]:
+    """The profile files' lines (of every slice) → ({table: [sketches]}, quarantine by reason)."""
+    sketches: dict[str, list[dict[str, Any]]] = {}
+    reasons: list[dict[str, dict[str, Any]]] = []
+    for line in lines:
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        if "quarantine" in record:
+            reasons.append(record["quarantine"])
+        else:
+            sketches.setdefault(record["table"], []).append(sketch_from_json(record["sketch"]))
+    return sketches, QuarantineReasonsFn().merge_accumulators(reasons)
+
+
+def finish_profile(lines: Iterable[str], tables) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """(the profile without drift, the merged sketch per table) from the profile
+    files' lines; `tables`: the Table records written."""
+    sketches, reasons = read_sketches(lines)
+    out: dict[str, Any] = {"tables": {}}
+    merged = {}
+    for table in tables:
+        fn = table_fn(table)
+        merged[table.name] = fn.merge_accumulators(sketches.get(table.name) or [fn.create_accumulator()])
+        out["tables"][table.name] = fn.finish(merged[table.name])
+    ranked = sorted(reasons.items(), key=lambda kv: (-kv[1]["count"], kv[0]))
+    out["quarantine_by_reason"] = [{"reason": reason, **entry} for reason, entry in ranked]
+    return out, merged

@@ -91,23 +91,31 @@ class WriteDataset(beam.PTransform):
         """One table's rows into its own folder (`label` keeps the step names unique)."""
         data = self._path(table.folder, table.prefix)
         if self.fmt == "parquet":
-            rows | f"ParquetRecords{label}" >> beam.Map(ParquetRecord(table.columns)) | (
-                f"WriteParquet{label}"
-            ) >> beam.io.WriteToParquet(
-                data,
-                schema=parquet_schema(table.columns),
-                file_name_suffix=".parquet",
-                num_shards=self.num_shards,
-                shard_name_template=SHARDS,
+            (
+                rows
+                | f"ParquetRecords{label}" >> beam.Map(ParquetRecord(table.columns))
+                | (f"WriteParquet{label}")
+                >> beam.io.WriteToParquet(
+                    data,
+                    schema=parquet_schema(table.columns),
+                    file_name_suffix=".parquet",
+                    num_shards=self.num_shards,
+                    shard_name_template=SHARDS,
+                )
             )
         else:
             line = CsvLine(table.columns)
-            rows | f"CsvLines{label}" >> beam.Map(line) | f"WriteCsv{label}" >> beam.io.WriteToText(
-                data,
-                file_name_suffix=".csv",
-                num_shards=self.num_shards,
-                shard_name_template=SHARDS,
-                header=line.header,
+            (
+                rows
+                | f"CsvLines{label}" >> beam.Map(line)
+                | f"WriteCsv{label}"
+                >> beam.io.WriteToText(
+                    data,
+                    file_name_suffix=".csv",
+                    num_shards=self.num_shards,
+                    shard_name_template=SHARDS,
+                    header=line.header,
+                )
             )
 
     def expand(self, pcolls):
@@ -116,14 +124,19 @@ class WriteDataset(beam.PTransform):
         self.write_table(rows, SESSIONS)
         for name, table_rows in (rest[0] if rest else {}).items():
             self.write_table(table_rows, TABLES[name], label=f"[{name}]")
-        quarantine | "QuarantineLines" >> beam.Map(quarantine_line) | "WriteQuarantine" >> beam.io.WriteToText(
-            self._path(QUARANTINE_DIR, QUARANTINE_PREFIX),
-            file_name_suffix=".jsonl",
-            num_shards=1,
-            shard_name_template=SHARDS,
-            # no bad input, no file: an empty object cannot be uploaded to S3 by Beam's
-            # multipart writer (no parts), and an empty file tells a reader nothing
-            skip_if_empty=True,
+        (
+            quarantine
+            | "QuarantineLines" >> beam.Map(quarantine_line)
+            | "WriteQuarantine"
+            >> beam.io.WriteToText(
+                self._path(QUARANTINE_DIR, QUARANTINE_PREFIX),
+                file_name_suffix=".jsonl",
+                num_shards=1,
+                shard_name_template=SHARDS,
+                # no bad input, no file: an empty object cannot be uploaded to S3 by Beam's
+                # multipart writer (no parts), and an empty file tells a reader nothing
+                skip_if_empty=True,
+            )
         )
         return (
             counts
