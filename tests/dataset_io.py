@@ -171,3 +171,60 @@ def read_quarantine(out_dir: str | Path) -> list[dict[str, Any]]:
         assert len(lines) == entry["rows"], f"row count mismatch for {entry['path']}"
         records.extend(json.loads(ln) for ln in lines)
     return records
+
+
+# FEATURES.md section 7, in order: our own copies, as COLUMNS above.
+RUN_COLUMNS = [
+    "session_id",
+    "run_seq",
+    "run_id",
+    "parent_run_id",
+    "root_run_id",
+    "depth",
+    "top_run_index",
+    "status",
+    "model_provider",
+    "model_id",
+    "created_at",
+    "duration_s",
+    "ttft_s",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cache_read_tokens",
+    "reasoning_tokens",
+    "cost",
+    "tool_calls",
+    "tool_errors",
+    "tool_duration_s",
+]
+TOOL_CALL_COLUMNS = ["session_id", "run_seq", "call_index", "tool_name", "error", "duration_s"]
+TABLE_COLUMNS = {"sessions": COLUMNS, "runs": RUN_COLUMNS, "tool_calls": TOOL_CALL_COLUMNS}
+
+
+def read_table(out_dir: str | Path, name: str) -> list[dict[str, Any]]:
+    """All rows of one table through the manifest's `tables.<name>` (CSV as strings,
+    Parquet as Python values), after checking each file's sha256 and rows, and that
+    the table's `location` holds exactly its listed files."""
+    out_dir = Path(out_dir)
+    table = read_manifest(out_dir)["tables"][name]
+    listed = sorted(e["path"] for e in table["files"])
+    location = out_dir / table["location"]
+    held = sorted(str(p.relative_to(out_dir)) for p in location.iterdir())
+    assert held == listed, f"{table['location']} holds {held}, the manifest lists {listed}"
+    rows: list[dict[str, Any]] = []
+    for entry in table["files"]:
+        data = _checked_bytes(out_dir, entry)
+        if entry["path"].endswith(".parquet"):
+            import pyarrow.parquet as pq
+
+            t = pq.read_table(io.BytesIO(data))
+            assert t.column_names == TABLE_COLUMNS[name]
+            records = t.to_pylist()
+        else:
+            header, lines = read_csv_file(data)
+            assert header == TABLE_COLUMNS[name], f"header of {entry['path']}"
+            records = [dict(zip(header, line)) for line in lines]
+        assert len(records) == entry["rows"], f"row count mismatch for {entry['path']}"
+        rows.extend(records)
+    return rows
