@@ -84,11 +84,9 @@ def test_agent_runs_and_calls(out):
     assert [(r["tool_calls"], r["tool_errors"]) for r in runs] == [("2", "1"), ("0", "0"), ("0", "0")]
     assert (runs[1]["tool_duration_s"], runs[0]["model_id"], runs[0]["model_provider"]) == ("", "gpt-4o-mini", "OpenAI")
     calls = sorted(
-        (
-            (c["run_seq"], c["call_index"], c["tool_name"], c["error"])
-            for c in read_table(out, "tool_calls")
-            if c["session_id"] == "agent-sess-1"
-        )
+        (c["run_seq"], c["call_index"], c["tool_name"], c["error"])
+        for c in read_table(out, "tool_calls")
+        if c["session_id"] == "agent-sess-1"
     )
     assert calls == [("0", "0", "get_weather", "false"), ("0", "1", "lookup_stock", "true")]
 
