@@ -10,7 +10,11 @@ for numbers and strings a population stability index,
 over the previous window's bins (eᵢ: its shares, aᵢ: this window's shares in the
 same bins; values beyond the previous min or max get a bin of their own on each
 side; shares below PSI_FLOOR count as PSI_FLOOR so an empty bin is finite). Strings
-use the previous window's top values as bins, plus one bin for every other value.
+and booleans use the previous window's top values as bins, plus one bin for every
+other value, when those top values cover at least CATEGORICAL_SHARE of its rows (a
+categorical column; near-unique strings get no PSI), and never for the columns that
+name a session or run (transforms/tables.py IDENTIFIERS). Timestamps get none: a
+later window holds later times by construction.
 
 A column is flagged when PSI ≥ PSI_THRESHOLD (0.2: the usual "significant shift";
 below 0.1 is usually read as no change) or its null share moved by at least
@@ -23,10 +27,12 @@ import math
 from typing import Any
 
 from transforms.profile import NUMERIC, _distribution, bin_counts
+from transforms.tables import IDENTIFIERS
 
 PSI_THRESHOLD = 0.2
 NULL_SHARE_THRESHOLD = 0.1
 PSI_FLOOR = 1e-4
+CATEGORICAL_SHARE = 0.5
 
 
 def psi(expected: list[float], actual: list[float]) -> float | None:
@@ -59,6 +65,8 @@ def _string_bins(previous: dict[str, Any], prev_rows: int, sketch: dict[str, Any
     counts = sketch["exact"] if sketch["exact"] is not None else sketch["mg"]
     prev_n = prev_rows - previous["nulls"]
     expected = [c for _, c in top]
+    if sum(expected) < CATEGORICAL_SHARE * prev_n:
+        return None
     actual = [counts.get(v, 0) for v, _ in top]
     return [*expected, max(prev_n - sum(expected), 0)], [*actual, max(sketch["n"] - sum(actual), 0)]
 
@@ -70,7 +78,7 @@ def _change(now: Any, before: Any) -> float | None:
 
 
 def column_drift(
-    now: dict[str, Any], before: dict[str, Any], rows: int, prev_rows: int, sketch: dict[str, Any]
+    name: str, now: dict[str, Any], before: dict[str, Any], rows: int, prev_rows: int, sketch: dict[str, Any]
 ) -> dict[str, Any]:
     kind = now["type"]
     null_share = now["nulls"] / rows if rows else None
@@ -80,7 +88,7 @@ def column_drift(
         for key in ("mean", "p50", "p95"):
             out[f"{key}_change"] = _change(now.get(key), before.get(key))
         bins = _numeric_bins(before, sketch)
-    elif kind in NUMERIC:
+    elif kind in NUMERIC or name in IDENTIFIERS:
         bins = None
     else:
         bins = _string_bins(before, prev_rows, sketch)
@@ -107,7 +115,7 @@ def compare(
             continue
         tables[name] = {
             column: column_drift(
-                now, before["columns"][column], table["rows"], before["rows"], sketches[name]["columns"][column]
+                column, now, before["columns"][column], table["rows"], before["rows"], sketches[name]["columns"][column]
             )
             for column, now in table["columns"].items()
             if column in before["columns"] and before["columns"][column].get("type") == now["type"]

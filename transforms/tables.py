@@ -35,6 +35,9 @@ RUNS = Table("runs", "runs", "runs", RUN_COLUMNS, ("session_id", "run_seq"))
 TOOL_CALLS = Table("tool_calls", "tool_calls", "tool_calls", TOOL_CALL_COLUMNS, ("session_id", "run_seq", "call_index"))
 TABLES: dict[str, Table] = {t.name: t for t in (SESSIONS, RUNS, TOOL_CALLS)}
 COMPANIONS = ("runs", "tool_calls")
+# Columns that name a session or run: their values differ from window to window by
+# nature, so drift compares no distribution of them (transforms/drift.py).
+IDENTIFIERS = frozenset({"session_id", "run_id", "parent_run_id", "root_run_id"})
 
 
 def parse_tables(text: str | None) -> tuple[str, ...]:
