@@ -17,6 +17,7 @@ missing: the fixtures raise.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from typing import Any
 
 import pytest
 from agno_docs import write_agno_sessions
-from dataset_io import read_dataset, read_manifest, read_quarantine, run_pipeline
+from dataset_io import TABLE_COLUMNS, read_dataset, read_manifest, read_quarantine, read_table, run_pipeline
 from job_servers import REPO_ROOT, JobServer, WorkerPool, fetch_jars, run_jar_command
 from runner_combine import simulated_sessions
 from test_mongo_source import RUNS, SESSIONS, dump_from_server
@@ -367,3 +368,34 @@ def test_flink_jar_built_then_run_then_published_gives_the_direct_runners_datase
     assert not (run_dir / "_pending_manifest.json").exists()
     again = subprocess.run(publish_cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and "published already" in again.stderr
+
+
+# -- companion tables and the profile (FEATURES.md §7) ----------------------------------
+
+
+def _close(a: Any, b: Any) -> bool:
+    """Equal, floats within 1e-9 (sums taken in another order)."""
+    if isinstance(a, float) and isinstance(b, (int, float)):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def test_tables_and_profile_equal_on_spark_and_flink(inputs, spark, flink, tmp_path):
+    args = [*inputs["hand-made"]["dump"], "--tables", "sessions,runs,tool_calls"]
+    assert run_pipeline([*args, "--output", str(tmp_path / "direct")]) == 0
+
+    def published(out: Path) -> tuple[dict[str, list], dict]:
+        tables = {n: sorted(json.dumps(r, sort_keys=True) for r in read_table(out, n)) for n in TABLE_COLUMNS}
+        return tables, json.loads((out / "profile.json").read_text())
+
+    tables, profile = published(tmp_path / "direct")
+    assert [len(tables[n]) > 0 for n in TABLE_COLUMNS] == [True, True, True]
+    for server in (spark, flink):
+        run_on(server, args, tmp_path / server.runner)
+        got_tables, got_profile = published(tmp_path / server.runner)
+        assert got_tables == tables, f"{server.runner_name}: the tables differ from the DirectRunner's"
+        assert _close(got_profile, profile), f"{server.runner_name}: the profile differs from the DirectRunner's"
