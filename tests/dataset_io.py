@@ -228,3 +228,7 @@ def read_table(out_dir: str | Path, name: str) -> list[dict[str, Any]]:
         assert len(records) == entry["rows"], f"row count mismatch for {entry['path']}"
         rows.extend(records)
     return rows
+
+
+# The documents every published window has beside its manifest (docs/tables.md).
+DOCUMENTS = ["README.md", "profile.json", "report.html", "schema.json"]
