@@ -250,7 +250,12 @@ def _publish(root: str, run_dir: str, info: dict, why_no_counts: str) -> int:
         return EXIT_FAILED
     finished = dt.datetime.now(dt.UTC)
     info = {**info, "counts": counts, "finished_at": finished.isoformat().replace("+00:00", "Z")}
-    docs, drift = documents.write_documents(root, run_dir, info)
+    try:
+        docs, drift = documents.write_documents(root, run_dir, info)
+    except Exception as exc:  # noqa: BLE001 - the data are whole: publish them without the documents
+        log.warning("published without profile, report, schema and card: %s", redact(_first_line(exc)))
+        log.debug("documents failure", exc_info=True)
+        docs, drift = {}, None
     manifest = publish.write_manifest(root, run_dir, info, docs)
     seconds = (finished - dt.datetime.fromisoformat(info["started_at"].replace("Z", "+00:00"))).total_seconds()
     log.info(

@@ -5,6 +5,7 @@ as SVG."""
 from __future__ import annotations
 
 import io
+import math
 import re
 from typing import Any
 
@@ -94,7 +95,7 @@ def _label(value: Any) -> str:
 def bars_svg(labels: list[str], values: list[int], xlabel: str, wide: bool = False) -> str:
     fig, ax = _axes(8.5 if wide else 4.2, 2.2, left=0.08 if wide else 0.13, bottom=0.32 if wide else 0.22)
     ax.bar(range(len(values)), values, color=COLOR, alpha=0.85)
-    step = max(1, len(labels) // 16)
+    step = max(1, math.ceil(len(labels) / 16))
     ticks = range(0, len(labels), step)
     ax.set_xticks(ticks, labels[::step], rotation=30 if wide else 0, ha="right" if wide else "center")
     ax.set_xlabel(xlabel)
@@ -164,8 +165,9 @@ def _signed(value: Any, key: str) -> str:
         return "—"
     if key == "psi":
         return f"{value:.3f}"
+    value = value or 0.0  # no "-0"
     if key == "null_share_change":
-        return f"{value:+.1%}"
+        return f"{value + 0.0:+.1%}" if abs(value) >= 0.0005 else "0"
     return f"{value:+,.4g}"
 
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from dataset_io import DOCUMENTS
 
 from pipeline.options import UsageError, parse
 
@@ -123,4 +124,4 @@ def test_simulated_run_publishes_a_dataset_and_a_summary(tmp_path):
     again = json.loads((out / "manifest.json").read_text())
     assert [(out / f["path"]).read_text() for f in again["files"]] == first
     assert again["run_id"] != manifest["run_id"]
-    assert sorted(p.name for p in out.iterdir()) == sorted(["manifest.json", again["run_id"]])
+    assert sorted(p.name for p in out.iterdir()) == sorted(["manifest.json", again["run_id"], *DOCUMENTS])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from dataset_io import COLUMNS, read_dataset, read_manifest, run_pipeline
+from dataset_io import COLUMNS, DOCUMENTS, read_dataset, read_manifest, run_pipeline
 
 SIM = "simulated://?sessions=80&seed=21&formats=agno3,agno2,agno1,phidata&bad_rate=0.05"
 DATES = ["--start_date", "2024-12-01", "--end_date", "2024-12-31"]
@@ -103,7 +103,7 @@ def test_the_next_run_removes_what_a_killed_run_left(tmp_path):
     assert read_dataset(out) == rows  # a reader following the manifest is not affected
     assert run_pipeline(["--source", SIM, *DATES, "--output", str(out)]) == 0
     run = read_manifest(out)["run_id"]
-    assert sorted(p.name for p in out.iterdir()) == sorted(["manifest.json", run])
+    assert sorted(p.name for p in out.iterdir()) == sorted(["manifest.json", run, *DOCUMENTS])
     assert read_dataset(out) == rows
 
 

@@ -181,3 +181,26 @@ def test_sketch_merges_as_a_beam_combiner():
     with TestPipeline() as p:
         out = p | beam.Create([{"x": v} for v in values]) | beam.CombineGlobally(fn) | beam.Map(summary)
         assert_that(out, equal_to([(False, 1.5, 301.4, round(float(np.mean(values)), 9), True, 3000)]))
+
+
+def test_sliced_run_has_the_profile_of_one_pass(tmp_path):
+    """Three slices write three sketches; the launcher merges them into the profile
+    of the unsliced run (the slices' sketches hold exact values here)."""
+    argv = ["--source", "simulated://?sessions=90&seed=3", "--start_date", "2024-01-01", "--end_date", "2024-12-31"]
+    assert run_pipeline([*argv, "--output", str(tmp_path / "one"), "--tables", "sessions,runs"]) == 0
+    assert run_pipeline([*argv, "--output", str(tmp_path / "three"), "--tables", "sessions,runs", "--slices", "3"]) == 0
+    one, three = profile_of(tmp_path / "one"), profile_of(tmp_path / "three")
+    assert read_manifest(tmp_path / "three")["slices"] == 3
+    assert not list((tmp_path / "three").glob("run-*/_profile*"))  # read and removed
+
+    def rounded(value):
+        if isinstance(value, float):
+            return round(value, 9)
+        if isinstance(value, dict):
+            return {k: rounded(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [rounded(v) for v in value]
+        return value
+
+    assert one["tables"]["runs"]["rows"] > 90
+    assert rounded(three) == rounded(one)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import apache_beam as beam
 import pytest
-from dataset_io import read_dataset, read_manifest, run_pipeline
+from dataset_io import DOCUMENTS, read_dataset, read_manifest, run_pipeline
 
 from pipeline import publish
 
@@ -62,7 +62,7 @@ def test_a_runner_that_writes_no_counts_publishes_nothing(tmp_path, monkeypatch,
     assert line.startswith(f"session-features: the runner wrote no counts to {out}/run-")
     assert "--output must be storage the workers share, e.g. s3://" in line and "nothing was published" in line
     assert (out / "manifest.json").read_bytes() == before
-    assert sorted(p.name for p in out.iterdir()) == sorted(["manifest.json", json.loads(before)["run_id"]])
+    assert sorted(p.name for p in out.iterdir()) == sorted(["manifest.json", json.loads(before)["run_id"], *DOCUMENTS])
     assert read_dataset(out) == rows
 
 

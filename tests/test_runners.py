@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 from agno_docs import write_agno_sessions
-from dataset_io import TABLE_COLUMNS, read_dataset, read_manifest, read_quarantine, read_table, run_pipeline
+from dataset_io import DOCUMENTS, TABLE_COLUMNS, read_dataset, read_manifest, read_quarantine, read_table, run_pipeline
 from job_servers import REPO_ROOT, JobServer, WorkerPool, fetch_jars, run_jar_command
 from runner_combine import simulated_sessions
 from test_mongo_source import RUNS, SESSIONS, dump_from_server
@@ -364,7 +364,7 @@ def test_flink_jar_built_then_run_then_published_gives_the_direct_runners_datase
         "python_version": "{}.{}.{}".format(*sys.version_info[:3]),
     }
     # Published like a normal run: the earlier run removed, no pending manifest left; not twice.
-    assert sorted(p.name for p in out.iterdir()) == sorted(["manifest.json", run_dir.name])
+    assert sorted(p.name for p in out.iterdir()) == sorted(["manifest.json", run_dir.name, *DOCUMENTS])
     assert not (run_dir / "_pending_manifest.json").exists()
     again = subprocess.run(publish_cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and "published already" in again.stderr
