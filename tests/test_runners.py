@@ -385,7 +385,7 @@ def _close(a: Any, b: Any) -> bool:
 
 
 def test_tables_and_profile_equal_on_spark_and_flink(inputs, spark, flink, tmp_path):
-    args = [*inputs["hand-made"]["dump"], "--tables", "sessions,runs,tool_calls"]
+    args = [*inputs["agno-3.1.10"]["dump"], "--tables", "sessions,runs,tool_calls"]
     assert run_pipeline([*args, "--output", str(tmp_path / "direct")]) == 0
 
     def published(out: Path) -> tuple[dict[str, list], dict]:

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from dataset_io import read_dataset, read_manifest, read_quarantine, run_pipeline, write_dump
+from dataset_io import DOCUMENTS, read_dataset, read_manifest, read_quarantine, run_pipeline, write_dump
 from s3server import REGION, FaultProxy, MotoS3
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,6 +65,7 @@ def test_dataset_and_manifest_land_where_documented(s3, aws_env, tmp_path):
             f"daily/{run}/data/features-00000-of-00002.csv",
             f"daily/{run}/data/features-00001-of-00002.csv",
             f"daily/{run}/quarantine/quarantine-00000-of-00001.jsonl",
+            *(f"daily/{name}" for name in DOCUMENTS),
         ]
     )
     rows = read_dataset(mirror(s3, "daily", tmp_path / "m"))  # sha256 and row counts checked there
@@ -157,7 +158,7 @@ def test_a_run_killed_mid_write_leaves_the_published_dataset_untouched(s3, aws_e
     assert run_pipeline([*args, *s3_args(s3.endpoint, "killed")]) == 0
     after = mirror(s3, "killed", tmp_path / "after")
     run = read_manifest(after)["run_id"]
-    assert {k.split("/")[1] for k in s3.keys(BUCKET, "killed/")} == {"manifest.json", run}
+    assert {k.split("/")[1] for k in s3.keys(BUCKET, "killed/")} == {"manifest.json", run, *DOCUMENTS}
     assert read_dataset(after) == before
 
 
