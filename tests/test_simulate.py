@@ -13,7 +13,7 @@ WINDOW = ["--start_date", "2024-12-01", "--end_date", "2024-12-31"]
 
 def _params_of(monkeypatch, tmp_path, *flags: str) -> SimParams:
     seen: list[SimParams] = []
-    monkeypatch.setattr(simulate, "to_dump", lambda folder, coll, runs, params, window: seen.append(params))
+    monkeypatch.setattr(simulate, "to_dump", lambda folder, coll, runs, params, window, replace: seen.append(params))
     assert simulate.main(["--to", str(tmp_path / "dump"), *WINDOW, *flags]) == 0
     (params,) = seen
     return params

@@ -67,6 +67,63 @@ def parquet_record(row: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+class ParquetTables(beam.DoFn):
+    """Feature rows → pyarrow tables, `shards` tables of equal size per flush.
+
+    Beam's file sink deals its elements out to `num_shards` writers round-robin, from a
+    random start in each bundle. WriteToParquet's elements are tables, one per bundle
+    of rows (64 MB), so a small dataset was one table: one file with every row and
+    N − 1 empty ones. Cut into `shards` tables, every flush gives each writer a share,
+    as CSV lines are dealt out: each shard holds rows when a bundle has at least N."""
+
+    BATCH_ROWS = 1_000  # rows per record batch (as Beam's own converter)
+    FLUSH_ROWS = 100_000  # rows a bundle holds before its tables are emitted
+
+    def __init__(self, shards: int):
+        self.shards = max(1, shards)
+
+    def setup(self) -> None:
+        self._schema = parquet_schema()
+
+    def start_bundle(self) -> None:
+        self._rows: list[dict[str, Any]] = []
+        self._batches: list = []
+        self._count = 0
+
+    def process(self, row: dict[str, Any]):
+        self._rows.append(parquet_record(row))
+        self._count += 1
+        if len(self._rows) >= self.BATCH_ROWS:
+            self._batch()
+        if self._count >= self.FLUSH_ROWS:
+            yield from self._flush()
+
+    def finish_bundle(self):
+        from apache_beam.transforms.window import GlobalWindows
+
+        for table in self._flush():
+            yield GlobalWindows.windowed_value(table)
+
+    def _batch(self) -> None:
+        import pyarrow as pa
+
+        self._batches.append(pa.RecordBatch.from_pylist(self._rows, schema=self._schema))
+        self._rows = []
+
+    def _flush(self):
+        import pyarrow as pa
+
+        if self._rows:
+            self._batch()
+        table, self._batches, self._count = pa.Table.from_batches(self._batches, self._schema), [], 0
+        n = table.num_rows
+        offset = 0
+        for k in range(min(self.shards, n)):
+            size = n // self.shards + (k < n % self.shards)
+            yield table.slice(offset, size)
+            offset += size
+
+
 class WriteDataset(beam.PTransform):
     """`tag` (a slice's, e.g. `s003`) goes into every file name after the prefix."""
 
@@ -84,12 +141,14 @@ class WriteDataset(beam.PTransform):
         rows, quarantine, counts = pcolls
         data = self._path(DATA_DIR, FEATURES_PREFIX)
         if self.fmt == "parquet":
-            rows | "ParquetRecords" >> beam.Map(parquet_record) | "WriteParquet" >> beam.io.WriteToParquet(
-                data,
-                schema=parquet_schema(),
-                file_name_suffix=".parquet",
-                num_shards=self.num_shards,
-                shard_name_template=SHARDS,
+            rows | "ParquetTables" >> beam.ParDo(ParquetTables(self.num_shards)) | "WriteParquet" >> (
+                beam.io.WriteToParquetBatched(
+                    data,
+                    schema=parquet_schema(),
+                    file_name_suffix=".parquet",
+                    num_shards=self.num_shards,
+                    shard_name_template=SHARDS,
+                )
             )
         else:
             rows | "CsvLines" >> beam.Map(to_csv_line) | "WriteCsv" >> beam.io.WriteToText(
