@@ -281,6 +281,10 @@ def parse(
 
 
 PUBLISH_USAGE = "session-features publish RUN_DIR [file system flags such as --s3_endpoint_url]"
+# name → (usage, what it does): for docs/cli.md
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "publish": (PUBLISH_USAGE, "publish a run built with `--output_executable_path` once its jar has run"),
+}
 
 
 def parse_publish(argv: Sequence[str]) -> tuple[str, list[str]]:
