@@ -188,16 +188,17 @@ def _s3_output(env: Mapping[str, str]) -> str | None:
     return f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
 
 
-def _window(values: dict, last_end: Callable[[str], float | None] | None) -> Window:
+def _window(values: dict, last_end: Callable[[str], float | None] | None, label: dict[str, str]) -> Window:
+    start_name, end_name = label["start_date"], label["end_date"]
     if not values["since_last"]:
-        return parse_window(values["start_date"], values["end_date"])
+        return parse_window(values["start_date"], values["end_date"], (start_name, end_name))
     start = last_end(values["output"]) if last_end else None
     if start is None:
         if not values["start_date"]:
             raise UsageError("--since_last found no published window under --output: give --start_date")
-        start = parse_bound(values["start_date"], "--start_date", False)
+        start = parse_bound(values["start_date"], start_name, False)
     if values["end_date"]:
-        end = parse_bound(values["end_date"], "--end_date", True)
+        end = parse_bound(values["end_date"], end_name, True)
     else:
         end = (dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0) - EPOCH).total_seconds()
     if start >= end:
@@ -244,7 +245,7 @@ def parse(
     if not values["source"]:
         raise UsageError("--source is required: a MongoDB URI, a dump folder or simulated:// (env MONGO_URI)")
     try:
-        window = _window(values, last_end)
+        window = _window(values, last_end, label)
     except WindowError as exc:
         raise UsageError(str(exc)) from None
     collection = values["collection"] or "agno_sessions"

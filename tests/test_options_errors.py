@@ -16,7 +16,7 @@ from test_cli import assert_one_line_error, cli
 
 from pipeline import simulate
 from pipeline.main import run
-from pipeline.options import _parser, parse
+from pipeline.options import UsageError, _parser, parse
 from transforms.simulated import SimParams, generate, parse_sim_uri
 from transforms.window import Window
 from transforms.write import ParquetTables, WriteDataset
@@ -108,6 +108,12 @@ NOT_A_DATE = "is not a date (YYYY-MM-DD) or an ISO-8601 date-time (YYYY-MM-DDTHH
 def test_bad_dates_are_one_line(capsys, flag, value, why):
     argv = ["--source", SIM, *DATES, flag, value]
     assert usage_error(capsys, argv) == f"session-features: {flag} {value!r} {why}"
+
+
+def test_a_bad_date_from_the_environment_names_the_variable():
+    with pytest.raises(UsageError) as caught:
+        parse(["--source", SIM], {"START_DATE": "20241201", "END_DATE": "2024-12-02"})
+    assert str(caught.value) == f"--start_date (env START_DATE) '20241201' {NOT_A_DATE}"
 
 
 @pytest.mark.parametrize(
