@@ -34,7 +34,9 @@ BEAM_OPTIONS = (
 
 
 # flags, `<name>` placeholders, URIs, environment variables, date forms and paths read as code
-_CODE = re.compile(r"--[a-z_-]+|\S*<[^>\s]+>\S*|[a-z0-9+]+://[^\s),]*|\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b|YYYY-MM-DD|\S+=…/\S*")
+_CODE = re.compile(
+    r"--[a-z_-]+|\S*<[^>\s]+>\S*|[a-z0-9+]+://[^\s),]*|\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b|YYYY-MM-DD|\S+=…/\S*"
+)
 _ENV = re.compile(r"\b[A-Z][A-Z0-9_]+\b")
 
 
@@ -60,8 +62,9 @@ def _flag_table(parser: argparse.ArgumentParser, with_env: bool) -> list[str]:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for action in our_flags(parser):
         flags = ", ".join(f"`{o}`" for o in action.option_strings)
-        env = [_cell(action.env, _ENV)]
-        cells = [flags, *(env if with_env else []), _default(action), _cell(action.doc)]
+        # a flag added with add_argument rather than add() has only its help
+        env = [_cell(getattr(action, "env", ""), _ENV)]
+        cells = [flags, *(env if with_env else []), _default(action), _cell(getattr(action, "doc", action.help or ""))]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
