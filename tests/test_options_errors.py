@@ -78,8 +78,10 @@ def test_beam_options_pass_through_untouched():
         "--experiments=a", "--experiments", "b",
         "--save_main_session",
     ]  # fmt: skip
-    cfg, rest = parse(["--source", SIM, "--num-shards", "3", *DATES, *beam_flags], {})
-    assert rest == beam_flags and cfg.num_shards == 3
+    ours = ["--source", SIM, "--num-shards", "3", *DATES, "--end-date=2024-12-02", "--read_ranges=2"]
+    cfg, rest = parse([*ours, *beam_flags], {})
+    assert rest == beam_flags
+    assert (cfg.num_shards, cfg.read_ranges, cfg.window.end) == (3, 2, epoch(2024, 12, 3))
 
 
 def test_publish_checks_its_flags_too(capsys, tmp_path):
