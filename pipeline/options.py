@@ -38,6 +38,9 @@ ENV: dict[str, tuple[str, ...]] = {
 }
 
 
+OUTPUT_ENV = "OUTPUT, or S3_BUCKET + S3_PREFIX"  # _s3_output
+
+
 class UsageError(ValueError):
     """A mistake in the flags or environment; the message is one sentence."""
 
@@ -96,32 +99,23 @@ def _parser() -> Parser:
         action = p.add_argument(*flags, dest=name, help=f"{help} ({'; '.join(notes)})" if notes else help, **kw)
         action.doc, action.env, action.doc_default = help, env, doc_default  # for docs/cli.md
 
-    add("source", "a MongoDB URI, a dump folder (path, file:// or s3://bucket/prefix), or simulated://?sessions=N&…")
-    add("database", "MongoDB database", doc_default="the one named in the URI")
-    add("collection", "sessions collection", doc_default="agno_sessions")
-    add("runs_collection", "agno3 runs collection", doc_default="agno_runs, or <collection>_runs beside another")
-    add("start_date", "window start: YYYY-MM-DD (the whole UTC day) or an ISO-8601 date-time")
-    add("end_date", "window end: YYYY-MM-DD (inclusive: the whole day) or an ISO-8601 date-time (exclusive)")
-    add(
-        "output",
-        "output folder or s3://bucket/prefix",
-        doc_default="./output",
-        env_text="OUTPUT, or S3_BUCKET + S3_PREFIX",
-    )
-    add("format", "csv or parquet", doc_default="csv")
-    add("num_shards", "data files (per slice); 0 = the runner decides, 1 = a single file", doc_default="0")
+    add("source", "a MongoDB URI, a dump folder (path, file://, s3://) or simulated://?sessions=N&…", metavar="URI")
+    add("database", "MongoDB database", doc_default="the one named in the URI", metavar="NAME")
+    add("collection", "sessions collection", doc_default="agno_sessions", metavar="NAME")
+    add("runs_collection", "agno3 runs collection", doc_default="agno_runs, or <collection>_runs", metavar="NAME")
+    add("start_date", "window start: YYYY-MM-DD (the whole UTC day) or an ISO-8601 date-time", metavar="DATE")
+    add("end_date", "window end: YYYY-MM-DD (the whole day) or an ISO-8601 date-time (exclusive)", metavar="DATE")
+    add("output", "folder or s3://bucket/prefix", doc_default="./output", env_text=OUTPUT_ENV, metavar="PATH")
+    add("format", "csv or parquet", doc_default="csv", metavar="FORMAT")
+    add("num_shards", "data files (per slice); 0 = the runner decides, 1 = one file", doc_default="0", metavar="N")
     add("hive", "no effect, kept for old schedules: every window is written under window_start=…/window_end=…/",
         action="store_true")  # fmt: skip
     add("since_last", "start where the last published window under --output ended; --end_date defaults to "
         "today 00:00 UTC", action="store_true")  # fmt: skip
-    add(
-        "read_ranges",
-        "time ranges the window's sessions are read in, in parallel",
-        doc_default="0: one per week, at most 16",
-    )
+    add("read_ranges", "time ranges read in parallel", doc_default="0: one per week, at most 16", metavar="N")
     add("slices", "run the window as N pipeline runs one after another, each on the sessions with "
         "crc32(session_id) mod N = k, one manifest over all", doc_default="0: about one per 100,000 sessions on the "
-        "DirectRunner, 1 elsewhere and with --num_shards 1")  # fmt: skip
+        "DirectRunner, 1 elsewhere and with --num_shards 1", metavar="N")  # fmt: skip
     return p
 
 
