@@ -33,11 +33,25 @@ def test_scheduled_command_is_valid_for_the_cli():
     template = yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)
     container = template["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"][0]
     command = [c if not c.startswith("<") else "2024-12-01" for c in container["Command"]]
-    env = {e["Name"]: "bucket-name" if e["Name"] == "S3_BUCKET" else "prefix" for e in container["Environment"]}
+    names = {"S3_BUCKET": "bucket-name", "GLUE_TABLE": "ml.sessions"}
+    env = {e["Name"]: names.get(e["Name"], "prefix") for e in container["Environment"]}
     env["MONGO_URI"] = "mongodb://u:p@db.internal:27017/agno"
     cfg, rest = parse([*command, "--end_date", "2024-12-02"], env, last_end=lambda output: None)
     assert rest == [] and cfg.output == "s3://bucket-name/prefix" and cfg.since_last and cfg.hive
-    assert cfg.format == "parquet" and cfg.database == "agno"
+    assert cfg.format == "parquet" and cfg.database == "agno" and cfg.glue_table == "ml.sessions"
+
+
+def test_task_role_may_make_exactly_the_glue_calls_the_catalog_step_makes():
+    import re
+
+    template = yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)
+    policies = template["Resources"]["TaskRole"]["Properties"]["Policies"]
+    statements = [st for policy in policies for st in policy["PolicyDocument"]["Statement"]]
+    allowed = {a for st in statements for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])}
+    calls = set(re.findall(r"\bglue\.(\w+)\(", (ROOT / "pipeline" / "catalog.py").read_text()))
+    pascal = {"glue:" + "".join(part.title() for part in call.split("_")) for call in calls}
+    assert pascal == {"glue:GetTable", "glue:CreateTable", "glue:CreatePartition", "glue:UpdatePartition"}
+    assert {a for a in allowed if a.startswith("glue:")} == pascal
 
 
 def test_dockerfile_copies_what_exists():
