@@ -154,6 +154,51 @@ def _refusal(database: str, current: dict[str, Any], wanted: dict[str, Any], why
     )
 
 
+def _quote(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"  # Hive DDL string literal
+
+
+def ddl(database: str, wanted: dict[str, Any]) -> str:
+    """Athena's CREATE EXTERNAL TABLE for a TableInput: the table the job creates, as DDL."""
+    storage = wanted["StorageDescriptor"]
+    serde = storage["SerdeInfo"]
+    columns = ",\n".join(f"  {c['Name']} {c['Type']} COMMENT {_quote(c['Comment'])}" for c in storage["Columns"])
+    keys = ", ".join(f"{k['Name']} {k['Type']}" for k in wanted["PartitionKeys"])
+    lines = [
+        f"CREATE EXTERNAL TABLE {database}.{wanted['Name']} (",
+        columns,
+        ")",
+        f"COMMENT {_quote(wanted['Description'])}",
+        f"PARTITIONED BY ({keys})",
+        f"ROW FORMAT SERDE {_quote(serde['SerializationLibrary'])}",
+    ]
+    if serde.get("Parameters"):
+        props = ", ".join(f"{_quote(k)} = {_quote(v)}" for k, v in serde["Parameters"].items())
+        lines.append(f"WITH SERDEPROPERTIES ({props})")
+    lines += [
+        f"STORED AS INPUTFORMAT {_quote(storage['InputFormat'])}",
+        f"OUTPUTFORMAT {_quote(storage['OutputFormat'])}",
+        f"LOCATION {_quote(storage['Location'])}",
+    ]
+    props = ",\n".join(f"  {_quote(k)} = {_quote(v)}" for k, v in wanted["Parameters"].items() if k != "EXTERNAL")
+    return "\n".join([*lines, f"TBLPROPERTIES (\n{props}\n);"])
+
+
+def typed_view(database: str, table: str, view: str, columns: Sequence[Column]) -> str:
+    """An Athena view giving a CSV table's string columns their types (empty field = null)."""
+    casts = {"int": "bigint", "float": "double", "bool": "boolean"}
+
+    def typed(c: Column) -> str:
+        value = f"NULLIF({c.name}, '')"
+        if c.type == "timestamp":
+            return f"from_iso8601_timestamp({value})"
+        return f"CAST({value} AS {casts[c.type]})" if c.type in casts else value
+
+    selects = ",\n".join(f"  {typed(c)} AS {c.name}" for c in columns)
+    keys = ", ".join(PARTITION_KEYS)
+    return f"CREATE OR REPLACE VIEW {database}.{view} AS\nSELECT\n{selects},\n  {keys}\nFROM {database}.{table};"
+
+
 def glue_client():
     """Glue through boto3's own configuration: region, credentials, and
     `AWS_ENDPOINT_URL_GLUE` (or `--glue_endpoint_url`) for another endpoint."""

@@ -60,3 +60,15 @@ def test_dockerfile_copies_what_exists():
         if line.startswith("COPY "):
             for source in line.split()[1:-1]:
                 assert (ROOT / source).exists(), source
+
+
+def test_the_ddl_in_the_deployment_guide_is_the_generated_one():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_deploy_ddl", ROOT / "scripts" / "gen_deploy_ddl.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    page = (ROOT / "docs" / "deploy-aws.md").read_text()
+    assert module.render() in page, "run scripts/gen_deploy_ddl.py"
+    assert "  is_weekend boolean COMMENT 'bool: start_weekday >= 5'" in module.render()  # the last column, typed
+    assert "  from_iso8601_timestamp(NULLIF(session_start, '')) AS session_start," in module.render()
