@@ -292,6 +292,53 @@ def register(root: str, manifest: dict[str, Any], glue_table: str) -> list[dict[
                 DatabaseName=database, TableName=wanted["Name"], PartitionValueList=values, PartitionInput=partition
             )
         done.append({"table": f"{database}.{wanted['Name']}", "values": values, "location": storage["Location"]})
+        done += _register_missing(glue, database, wanted, table, manifest, root)
+    return done
+
+
+def _partition_values_in(glue, database: str, name: str) -> set[tuple[str, ...]]:
+    values, token = set(), None
+    while True:
+        page = glue.get_partitions(DatabaseName=database, TableName=name, **({"NextToken": token} if token else {}))
+        values |= {tuple(p["Values"]) for p in page["Partitions"]}
+        token = page.get("NextToken")
+        if not token:
+            return values
+
+
+_SAME = ("feature_set_version", "format")  # a published window the table can hold
+
+
+def _register_missing(
+    glue, database: str, wanted: dict[str, Any], table: str, manifest: dict[str, Any], root: str
+) -> list[dict[str, Any]]:
+    """Create the partition of every other published window under the output that has none
+    (a run whose catalog call failed, or windows published before --glue_table), when its
+    manifest holds this feature set in this format. Create only: an existing partition,
+    right or being moved by a run of its own window, is never changed."""
+    registered = _partition_values_in(glue, database, wanted["Name"])
+    starts = {v[0] for v in registered}
+    output = table_location(root)
+    done = []
+    for path in sorted(m.path for m in FileSystems.match([output + "**/" + publish.MANIFEST])[0].metadata_list):
+        other_root = path[: -len(publish.MANIFEST) - 1]
+        if other_root.rstrip("/") == root.rstrip("/") or f"{PARTITION_KEYS[0]}=" not in other_root:
+            continue
+        if other_root.split(f"{PARTITION_KEYS[0]}=")[1].split("/")[0] in starts:
+            continue  # its window is registered (read no manifest)
+        with FileSystems.open(path, compression_type="uncompressed") as handle:
+            other = json.loads(handle.read())
+        values = partition_values(other)
+        same = [other.get(k) for k in _SAME] == [manifest[k] for k in _SAME]
+        if tuple(values) in registered or not same or table not in other.get("tables", {}):
+            continue
+        location = data_location(other_root, other, table)
+        partition = {"Values": values, "StorageDescriptor": {**wanted["StorageDescriptor"], "Location": location}}
+        try:
+            glue.create_partition(DatabaseName=database, TableName=wanted["Name"], PartitionInput=partition)
+        except glue.exceptions.AlreadyExistsException:
+            continue
+        done.append({"table": f"{database}.{wanted['Name']}", "values": values, "location": location})
     return done
 
 

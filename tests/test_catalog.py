@@ -201,6 +201,22 @@ def test_a_catalog_failure_after_publish_is_one_line_and_the_next_run_repairs_it
     assert moto.keys(BUCKET, f"flaky/window_start=2024-12-01/{run}/data/")  # it points at live files
 
 
+def test_published_windows_without_a_partition_are_registered_and_others_skipped(moto, glue):
+    """A window published before --glue_table (or whose catalog call failed) gets its partition
+    from the next run with --glue_table; one of another format does not."""
+    base = ["--source", SIM, "--output", f"s3://{BUCKET}/backfill", "--s3_endpoint_url", moto.endpoint]
+    assert run_pipeline([*base, "--s3_region_name", REGION, "--hive", *DEC_1]) == 0
+    dec_3 = ["--start_date", "2024-12-03", "--end_date", "2024-12-03"]
+    assert run_pipeline([*base, "--s3_region_name", REGION, "--hive", "--format", "parquet", *dec_3]) == 0
+    assert run_pipeline([*args(moto.endpoint, "backfill", "backfill"), *DEC_2]) == 0
+    runs = {day: manifest_of(moto, f"backfill/window_start=2024-12-0{day}/manifest.json")["run_id"] for day in (1, 2)}
+    listed = glue.get_partitions(DatabaseName=DATABASE, TableName="backfill")["Partitions"]
+    assert sorted((p["Values"], p["StorageDescriptor"]["Location"]) for p in listed) == [
+        (["2024-12-01", "2024-12-02"], f"s3://{BUCKET}/backfill/window_start=2024-12-01/{runs[1]}/data/"),
+        (["2024-12-02", "2024-12-03"], f"s3://{BUCKET}/backfill/window_start=2024-12-02/{runs[2]}/data/"),
+    ]
+
+
 def test_a_table_of_another_feature_set_or_format_is_refused_before_any_work(moto, glue, capsys):
     older = catalog.table_input("older", "sessions", "parquet", "v1.0", f"s3://{BUCKET}/older/")
     columns = older["StorageDescriptor"]["Columns"]
