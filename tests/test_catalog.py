@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -15,7 +14,7 @@ from pathlib import Path
 import boto3
 import pytest
 from dataset_io import run_pipeline
-from s3server import REGION, FaultProxy, MotoS3
+from s3server import REGION, FaultProxy, MotoS3, kill_on_first_data_write
 
 from pipeline import catalog
 from transforms.window import Window
@@ -137,27 +136,12 @@ def test_a_rerun_moves_its_partition_and_leaves_other_windows_alone(moto, glue):
 def test_a_killed_run_leaves_the_partition_where_it_was(moto, glue):
     assert run_pipeline([*args(moto.endpoint, "killed", "killed"), *DEC_1]) == 0
     before = partition(glue, "killed", ["2024-12-01", "2024-12-02"])
-    child: list[subprocess.Popen] = []
-    killed = threading.Event()
-
-    def kill_on_first_data_write(method: str, path: str):
-        if method in ("PUT", "POST") and "/data/" in path and child and not killed.is_set():
-            os.kill(child[0].pid, signal.SIGKILL)
-            killed.set()
-            return 503, "SlowDown"
-        return None
-
-    with FaultProxy(moto.port, kill_on_first_data_write) as proxy:
-        child.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "pipeline", *args(proxy.endpoint, "killed", "killed"), *DEC_1],
-                cwd=REPO,
-                env={**os.environ, "AWS_ENDPOINT_URL_GLUE": proxy.endpoint},
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        assert child[0].wait(timeout=300) == -signal.SIGKILL and killed.is_set()
+    kill_on_first_data_write(
+        moto.port,
+        lambda endpoint: [sys.executable, "-m", "pipeline", *args(endpoint, "killed", "killed"), *DEC_1],
+        cwd=REPO,
+        env={**os.environ},  # Glue straight to moto: the run dies before any catalog call
+    )
     assert partition(glue, "killed", ["2024-12-01", "2024-12-02"]) == before
 
 
