@@ -110,7 +110,7 @@ def test_parquet_table_columns_partition_and_sagemaker_manifest(moto, glue):
     assert [f"{root}/{key}" for key in listed[1:]] == data_keys
 
 
-def test_a_rerun_moves_its_partition_and_leaves_other_windows_alone(moto, glue):
+def test_a_rerun_moves_its_partition_a_killed_run_does_not_and_other_windows_stay(moto, glue):
     assert run_pipeline([*args(moto.endpoint, "daily", "daily"), *DEC_1]) == 0
     assert run_pipeline([*args(moto.endpoint, "daily", "daily"), *DEC_2]) == 0
     first = partition(glue, "daily", ["2024-12-01", "2024-12-02"])
@@ -132,17 +132,14 @@ def test_a_rerun_moves_its_partition_and_leaves_other_windows_alone(moto, glue):
     listed = glue.get_partitions(DatabaseName=DATABASE, TableName="daily")["Partitions"]
     assert sorted(p["Values"][0] for p in listed) == ["2024-12-01", "2024-12-02"]
 
-
-def test_a_killed_run_leaves_the_partition_where_it_was(moto, glue):
-    assert run_pipeline([*args(moto.endpoint, "killed", "killed"), *DEC_1]) == 0
-    before = partition(glue, "killed", ["2024-12-01", "2024-12-02"])
     kill_on_first_data_write(
         moto.port,
-        lambda endpoint: [sys.executable, "-m", "pipeline", *args(endpoint, "killed", "killed"), *DEC_1],
+        lambda endpoint: [sys.executable, "-m", "pipeline", *args(endpoint, "daily", "daily"), *DEC_1],
         cwd=REPO,
         env={**os.environ},  # Glue straight to moto: the run dies before any catalog call
     )
-    assert partition(glue, "killed", ["2024-12-01", "2024-12-02"]) == before
+    assert partition(glue, "daily", ["2024-12-01", "2024-12-02"]) == moved
+    assert partition(glue, "daily", ["2024-12-02", "2024-12-03"]) == other
 
 
 def test_a_catalog_failure_after_publish_is_one_line_and_the_next_run_repairs_it(moto, glue):
