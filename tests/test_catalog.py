@@ -242,3 +242,18 @@ def test_partition_values_name_the_window_as_its_folders_do():
     assert catalog.partition_values(given) == ["a", "b"]
     assert catalog.table_location("s3://b/p/window_start=2024-12-01/window_end=2024-12-02") == "s3://b/p/"
     assert catalog.catalog_name("features", "runs") == "features_runs"
+
+
+def test_a_sagemaker_manifest_that_cannot_be_written_is_one_line(moto, glue):
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    FileSystems.set_options(PipelineOptions(["--s3_endpoint_url", moto.endpoint, "--s3_region_name", REGION]))
+    root = "s3://no-such-bucket/out/window_start=2024-12-01"
+    manifest = {"tables": {"sessions": {"location": "run-x/data/", "files": [{"path": "run-x/data/f.csv"}]}}}
+    line = catalog.after_publish(root, manifest)
+    assert line is not None and line.startswith(
+        f"the dataset is published ({root}/manifest.json) but its SageMaker manifest was not written: "
+    )
+    assert line.endswith("; the next run of this window writes it")
+    assert catalog.sagemaker_manifest(root, manifest, "sessions") == [{"prefix": f"{root}/"}, "run-x/data/f.csv"]
