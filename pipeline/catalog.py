@@ -1,5 +1,6 @@
-"""After a window is published on S3: SageMaker ManifestFiles beside its manifest, and
-(with --glue_table) its partition in the AWS Glue Data Catalog, for Athena.
+"""After a window is published on S3: SageMaker ManifestFiles beside its manifest
+(pipeline/sagemaker.py), and with --glue_table its partition in the AWS Glue Data
+Catalog, for Athena.
 
 Each table of the manifest (`sessions`, and `runs` / `tool_calls` with --tables) has a
 catalog table of its own (`TABLE`, `TABLE_runs`, `TABLE_tool_calls`), created if absent
@@ -21,14 +22,13 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline import publish
+from pipeline import publish, sagemaker
 from pipeline.options import Config, UsageError
 from transforms.columns import COLUMNS, Column
 from transforms.window import Window
 
 log = logging.getLogger("session_features")
 PARTITION_KEYS = ("window_start", "window_end")
-SAGEMAKER_SUFFIX = ".manifest"  # sagemaker-sessions.manifest beside manifest.json
 SCHEMA_PARAM = "session_features.schema"  # a fingerprint of columns, partition keys and format
 VERSION_PARAM = "session_features.feature_set_version"
 _NAME = re.compile(r"^[a-z0-9_]{1,255}$")
@@ -342,34 +342,12 @@ def _register_missing(
     return done
 
 
-def sagemaker_manifest(root: str, manifest: dict[str, Any], table: str) -> list[Any]:
-    """SageMaker's S3 ManifestFile: the prefix (the manifest's folder), then each data file's key under it."""
-    return [{"prefix": root.rstrip("/") + "/"}, *(f["path"] for f in manifest["tables"][table]["files"])]
-
-
-def sagemaker_path(root: str, table: str) -> str:
-    return publish.join(root, f"sagemaker-{table}{SAGEMAKER_SUFFIX}")
-
-
-def write_sagemaker_manifests(root: str, manifest: dict[str, Any]) -> list[str]:
-    """One ManifestFile per table beside manifest.json (one PUT each); S3 only, as SageMaker reads S3."""
-    if not root.startswith("s3://"):
-        return []
-    paths = []
-    for table in manifest["tables"]:
-        path = sagemaker_path(root, table)
-        with FileSystems.create(path) as handle:
-            handle.write(json.dumps(sagemaker_manifest(root, manifest, table), indent=1).encode())
-        paths.append(path)
-    return paths
-
-
 def after_publish(root: str, manifest: dict[str, Any]) -> str | None:
     """The steps after the manifest: SageMaker manifests, then (with --glue_table) the
     catalog. None, or the one line that says what is published and what is not."""
     published = publish.join(root, publish.MANIFEST)
     try:
-        write_sagemaker_manifests(root, manifest)
+        sagemaker.write_manifests(root, manifest)
     except Exception as exc:  # noqa: BLE001 - storage errors: one line
         return (
             f"the dataset is published ({published}) but its SageMaker manifest was not written: "

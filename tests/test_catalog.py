@@ -16,7 +16,7 @@ import pytest
 from dataset_io import run_pipeline
 from s3server import REGION, FaultProxy, MotoS3, kill_on_first_data_write
 
-from pipeline import catalog
+from pipeline import catalog, sagemaker
 from transforms.window import Window
 
 REPO = Path(__file__).resolve().parents[1]
@@ -256,4 +256,4 @@ def test_a_sagemaker_manifest_that_cannot_be_written_is_one_line(moto, glue):
         f"the dataset is published ({root}/manifest.json) but its SageMaker manifest was not written: "
     )
     assert line.endswith("; the next run of this window writes it")
-    assert catalog.sagemaker_manifest(root, manifest, "sessions") == [{"prefix": f"{root}/"}, "run-x/data/f.csv"]
+    assert sagemaker.manifest_file(root, manifest, "sessions") == [{"prefix": f"{root}/"}, "run-x/data/f.csv"]
