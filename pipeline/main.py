@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline import publish, slices
+from pipeline import catalog, publish, slices
 from pipeline.options import Config, UpToDate, UsageError, beam_args_of, parse, parse_publish
 from pipeline.runners import executable_path, follow_up_commands, jar_runner, runner_details
 from transforms.read_dump import dump_files, dump_folder_exists, resolve_dump_folder
@@ -26,6 +26,7 @@ from transforms.simulated import parse_sim_uri
 
 log = logging.getLogger("session_features")
 EXIT_USAGE, EXIT_FAILED = 2, 1
+EXIT_CATALOG = 3  # the dataset is published, its SageMaker manifest or catalog partition is not
 FEATURE_SET_VERSION = "v1.1"
 
 
@@ -88,6 +89,7 @@ _AWS_FLAGS = {
     "--s3_access_key_id": "AWS_ACCESS_KEY_ID",
     "--s3_secret_access_key": "AWS_SECRET_ACCESS_KEY",
     "--s3_session_token": "AWS_SESSION_TOKEN",
+    "--glue_endpoint_url": "AWS_ENDPOINT_URL_GLUE",  # boto3 reads it for Glue calls
 }
 
 
@@ -124,6 +126,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         cfg, _ = parse(argv, last_end=publish.last_published_end)
         check_source(cfg)
         check_output(cfg.output)
+        catalog.check(cfg, FEATURE_SET_VERSION)
         jar = executable_path(beam_args)
         if jar:
             jar_runner(_runner(beam_args))  # a usage error for runners that build no jars
@@ -184,6 +187,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             "format": cfg.format,
             "partition": {publish.PARTITION_KEY: publish.partition_value(cfg.window)} if cfg.hive else None,
             "slices": count,
+            **({"glue_table": cfg.glue_table} if cfg.glue_table else {}),
             "started_at": started.isoformat().replace("+00:00", "Z"),
         },
         jar,
@@ -200,7 +204,7 @@ def _finish(root: str, run_dir: str, info: dict, jar: str | None, beam_args: lis
             log.info("  %s", command)
         return 0
     code = _publish(root, run_dir, info, "with a cluster, --output must be storage the workers share, e.g. s3://…")
-    if code:
+    if code not in (0, EXIT_CATALOG):
         publish.discard(run_dir)
     return code
 
@@ -230,7 +234,7 @@ def publish_built_run(argv: list[str]) -> int:
         )
         return EXIT_USAGE
     code = _publish(publish.run_root(run_dir), run_dir, info, "the jar has not run, or it failed")
-    if code == 0:
+    if code in (0, EXIT_CATALOG):
         publish.remove_pending(run_dir)
     return code
 
@@ -262,6 +266,10 @@ def _publish(root: str, run_dir: str, info: dict, why_no_counts: str) -> int:
         redact(publish.join(root, publish.MANIFEST)),
     )
     log.debug("manifest: %s", manifest)
+    failure = catalog.after_publish(root, manifest)  # SageMaker manifests, Glue partitions
+    if failure:
+        print(f"session-features: {redact(failure)}", file=sys.stderr)
+        return EXIT_CATALOG
     return 0
 
 

@@ -35,6 +35,7 @@ ENV: dict[str, tuple[str, ...]] = {
     "output": ("OUTPUT",),
     "num_shards": ("NUM_SHARDS",),
     "format": ("OUTPUT_FORMAT",),
+    "glue_table": ("GLUE_TABLE",),
 }
 
 
@@ -72,6 +73,7 @@ class Config:
     hive: bool = False
     since_last: bool = False
     slices: int = 0  # 0: chosen by pipeline/slices.py
+    glue_table: str | None = None  # DATABASE.TABLE: register each window in the Glue catalog
 
     @property
     def source_kind(self) -> str:
@@ -116,6 +118,7 @@ def _parser() -> Parser:
     add("slices", "run the window as N pipeline runs one after another, each on the sessions with "
         "crc32(session_id) mod N = k, one manifest over all", doc_default="0: about one per 100,000 sessions on the "
         "DirectRunner, 1 elsewhere and with --num_shards 1", metavar="N")  # fmt: skip
+    add("glue_table", "register each published window in this Glue table", metavar="DATABASE.TABLE")
     return p
 
 
@@ -268,9 +271,10 @@ def parse(
         num_shards=num_shards,
         read_ranges=read_ranges,
         format=fmt,
-        hive=values["hive"] or values["since_last"],
+        hive=values["hive"] or values["since_last"] or bool(values["glue_table"]),
         since_last=values["since_last"],
         slices=slices,
+        glue_table=values["glue_table"],
     )
     return config, beam_args
 

@@ -130,3 +130,27 @@ class FaultProxy:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def kill_on_first_data_write(upstream_port: int, command: Callable[[str], list[str]], **popen) -> None:
+    """Run `command(endpoint)` through a FaultProxy and SIGKILL it when it first writes a data
+    file (a run dying mid-write); returns once it is dead."""
+    import os
+    import signal
+    import subprocess
+
+    child: list[subprocess.Popen] = []
+    killed = threading.Event()
+
+    def fault(method: str, path: str):
+        if method in ("PUT", "POST") and "/data/" in path and child and not killed.is_set():
+            os.kill(child[0].pid, signal.SIGKILL)
+            killed.set()
+            return 503, "SlowDown"
+        return None
+
+    with FaultProxy(upstream_port, fault) as proxy:
+        child.append(
+            subprocess.Popen(command(proxy.endpoint), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **popen)
+        )
+        assert child[0].wait(timeout=300) == -signal.SIGKILL and killed.is_set()

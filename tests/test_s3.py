@@ -62,6 +62,7 @@ def test_dataset_and_manifest_land_where_documented(s3, aws_env, tmp_path):
     assert keys == sorted(
         [
             "daily/manifest.json",
+            "daily/sagemaker-sessions.manifest",
             f"daily/{run}/data/features-00000-of-00002.csv",
             f"daily/{run}/data/features-00001-of-00002.csv",
             f"daily/{run}/quarantine/quarantine-00000-of-00001.jsonl",
@@ -157,7 +158,11 @@ def test_a_run_killed_mid_write_leaves_the_published_dataset_untouched(s3, aws_e
     assert run_pipeline([*args, *s3_args(s3.endpoint, "killed")]) == 0
     after = mirror(s3, "killed", tmp_path / "after")
     run = read_manifest(after)["run_id"]
-    assert {k.split("/")[1] for k in s3.keys(BUCKET, "killed/")} == {"manifest.json", run}
+    assert {k.split("/")[1] for k in s3.keys(BUCKET, "killed/")} == {
+        "manifest.json",
+        "sagemaker-sessions.manifest",
+        run,
+    }
     assert read_dataset(after) == before
 
 
