@@ -36,7 +36,7 @@ def problem(doc: Any) -> str | None:
         json.dumps(doc, ensure_ascii=False, default=str, skipkeys=True, check_circular=False).encode("utf-8")
     except UnicodeEncodeError:
         return "text that is not valid Unicode (a lone surrogate)"
-    except (RecursionError, ValueError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - e.g. a value whose str() raises: not plain data
         return f"a value that is not plain data ({type(exc).__name__})"
     return None
 
