@@ -18,6 +18,7 @@ from bson import ObjectId
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from transforms import encodable
 from transforms.features import ComputeFeatures, RowOutOfRange, session_row
 from transforms.formats import BadDocument, normalize_session, pre_read_run
 from transforms.normalize import (
@@ -355,11 +356,22 @@ def test_json_string_field_escaping_a_lone_surrogate_is_bad():
 def test_session_data_nested_500_levels_is_quarantined():
     doc = agno2(run2(), session_data=_deep(500))
     ((key, value),) = list(key_session(doc))
-    assert isinstance(value, Unencodable) and value.reason == "document holds nested deeper than 100 levels"
+    assert isinstance(value, Unencodable) and value.reason == "document holds nested deeper than 254 levels"
     FastPrimitivesCoder().encode((key, value))
-    assert "nested deeper than 100 levels" in bad(doc)
-    # 99 levels below session_data (100 with the document itself) is fine
-    assert norm(agno2(run2(), session_data=_deep(99))) is not None
+    assert "nested deeper than 254 levels" in bad(doc)
+    # the document, then session_data: 1 + 253 levels = 254 is fine, 1 + 254 is not
+    assert norm(agno2(run2(), session_data=_deep(252))) is not None
+    assert "nested deeper than 254 levels" in bad(agno2(run2(), session_data=_deep(253)))
+
+
+@pytest.mark.parametrize("doc_of", [lambda v: {"v": v}, lambda v: {"big": 10**30, "v": v}])  # orjson; json (huge int)
+def test_the_nesting_bound_is_the_same_with_orjson_and_json(doc_of):
+    assert encodable.problem(doc_of(_deep(252))) is None  # 1 + 253 levels
+    assert encodable.problem(doc_of(_deep(253))) == "nested deeper than 254 levels"
+    assert encodable.problem(doc_of({"s": "\ud800", "ok": '"{[{[ in a string'})) == (
+        "text that is not valid Unicode (a lone surrogate)"
+    )
+    assert encodable.problem(doc_of({"s": '"{[{[ \\" in a string' * 300})) is None
 
 
 def test_pre_read_run_tuple_carries_the_reason_and_no_lone_surrogate():

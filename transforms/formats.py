@@ -92,6 +92,8 @@ def _is_number(value: Any) -> bool:
 def _count(value: Any, key: str) -> int:
     """A token count: an integer 0..2^63-1 (an integral float too), or a list of them
     (summed, the sum in range too); None is 0."""
+    if type(value) is int and 0 <= value <= INT64_MAX:  # the common case, at a glance
+        return value
     if value is None:
         return 0
     if isinstance(value, list):
@@ -144,6 +146,8 @@ def _fsum(values: list[float], key: str) -> float:
 def _seconds(value: Any, key: str, limit: float = math.inf) -> float | None:
     """A duration (`limit` one year) or a cost: a number, or a list of numbers (summed,
     nulls skipped); None when absent."""
+    if type(value) is float and 0.0 <= value <= limit and value != math.inf:  # the common case (NaN fails it)
+        return value
     if value is None:
         return None
     if isinstance(value, list):

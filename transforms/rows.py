@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from transforms.columns import COLUMN_NAMES, COLUMNS
-from transforms.encodable import problem as text_problem
+from transforms.encodable import text_problem
 from transforms.metrics import ratio
 from transforms.records import SessionInfo
 from transforms.timestamps import MAX_EPOCH, MIN_EPOCH, format_ts, from_epoch
@@ -72,11 +72,22 @@ def _value_problem(value: Any, kind: str) -> str | None:
     return text_problem(value)
 
 
+# The common case at a glance, one test per column type; `_value_problem` says why not.
+_OK = {
+    "int": lambda v: type(v) is int and INT64_MIN <= v <= INT64_MAX,
+    "float": lambda v: type(v) is float and v - v == 0.0,  # finite: inf - inf and nan - nan are nan
+    "timestamp": lambda v: type(v) is float and MIN_EPOCH < v < MAX_EPOCH,
+    "bool": lambda v: type(v) is bool,
+    "string": lambda v: type(v) is str and (v.isascii() or text_problem(v) is None),
+}
+_CHECKS = tuple((c.name, c.type, _OK[c.type]) for c in COLUMNS)
+
+
 def row_problem(row: dict[str, Any]) -> str | None:
     """Why a value of `row` cannot be written in its column's type, or None (FEATURES.md §5, §6)."""
-    for name, kind in _TYPES.items():
+    for name, kind, ok in _CHECKS:
         value = row[name]
-        if value is not None:
+        if value is not None and not ok(value):
             why = _value_problem(value, kind)
             if why is not None:
                 shown = ascii(value)

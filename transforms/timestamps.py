@@ -53,6 +53,8 @@ def to_epoch(value: object) -> float | None:
     (datetime) and ISO-8601 strings strictly between 1970-01-01 and 2200-01-01 UTC;
     raises BadTimestamp for anything else.
     """
+    if type(value) in (int, float) and MIN_EPOCH < value < MAX_EPOCH:  # epoch seconds: the common case
+        return float(value)
     if value is None:
         return None
     if isinstance(value, bool):
