@@ -407,6 +407,23 @@ def test_any_other_error_quarantines_the_document_and_counts_as_internal_error()
     assert isinstance(value, Unencodable)
 
 
+class Shouting(str):
+    """Text that cannot be upper-cased: a status the rules do not expect."""
+
+    def upper(self) -> str:
+        raise ZeroDivisionError("no upper case")
+
+
+def test_an_error_while_pre_reading_a_run_document_is_an_internal_error_of_its_session():
+    rd = run3("r", status=Shouting("completed"))
+    pre = pre_read_run(rd, WINDOW)  # does not raise
+    assert pre[5] == "internal error: ZeroDivisionError: no upper case"
+    groups = {"sessions": [agno3_session()], "runs": [pre], "refs": [], "known": []}
+    out = list(JoinAndNormalize(WINDOW).process(("s1", groups)))
+    assert tagged(out, COUNTS) == [("internal_errors", 1)]
+    assert [q.reason for q in tagged(out, QUARANTINE)] == ["internal error: ZeroDivisionError: no upper case"]
+
+
 # ---------------------------------------------------------------- orphans (§5)
 
 

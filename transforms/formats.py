@@ -34,6 +34,20 @@ class BadDocument(ValueError):
     """A session document that cannot be normalized; the message is the reason."""
 
 
+class InternalError(Exception):
+    """An error no rule expected, met while a run document was pre-read: its session is
+    quarantined and counted as `internal_errors` (FEATURES.md §5); the message is the reason."""
+
+
+def internal_reason(exc: BaseException) -> str:
+    """The one-line reason of an unexpected error."""
+    try:
+        text = f"internal error: {type(exc).__name__}: {exc}"
+    except Exception:  # noqa: BLE001 - an exception whose message cannot be written
+        text = f"internal error: {type(exc).__name__}"
+    return " ".join(encodable.safe_text(text).split())
+
+
 # ---------------------------------------------------------------- small readers
 
 INT64_MAX = 2**63 - 1
@@ -431,7 +445,15 @@ def _safe_str(value: Any) -> str | None:
 
 
 def pre_read_run(rd: Mapping[str, Any], window: Window | None = None) -> PreRun:
-    """`rd` as a PreRun (see there); set aside when created at or after `window`'s end."""
+    """`rd` as a PreRun (see there); set aside when created at or after `window`'s end.
+    Never raises: an unexpected error is the PreRun's reason (see InternalError)."""
+    try:
+        return _pre_read_run(rd, window)
+    except Exception as exc:  # noqa: BLE001 - a bug must show in the counts, never stop the run (§5)
+        return None, ("None", "None"), math.nan, None, None, internal_reason(exc), -math.inf, None
+
+
+def _pre_read_run(rd: Mapping[str, Any], window: Window | None) -> PreRun:
     _id = _safe_str(rd.get("_id"))
     run_id = _safe_str(rd.get("run_id"))
     fields = error = None
@@ -472,7 +494,7 @@ def _finish_run(pre: PreRun, position: int, default: float, model: tuple[str | N
     """The Run `_read_run_doc` would have read from the document `pre` was read from."""
     fields, index, error = pre[3], pre[4], pre[5]
     if error is not None:
-        raise BadDocument(error)
+        raise InternalError(error) if error.startswith("internal error: ") else BadDocument(error)
     run_id, parent, created_at, _, status, provider, model_id, *numbers, tools = fields
     return Run(
         run_id,

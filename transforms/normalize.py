@@ -12,7 +12,7 @@ from apache_beam.metrics import Metrics
 
 from transforms import encodable
 from transforms.features import RowOutOfRange, session_row
-from transforms.formats import BadDocument, PreRun, normalize_session, pre_read_run
+from transforms.formats import BadDocument, InternalError, PreRun, internal_reason, normalize_session, pre_read_run
 from transforms.records import Quarantined
 from transforms.timestamps import BadTimestamp, to_epoch
 from transforms.window import Window
@@ -36,7 +36,10 @@ def _id_text(doc: Any) -> str | None:
     if isinstance(doc, Unencodable):
         return doc.doc_id
     value = doc.get("_id") if isinstance(doc, dict) else None
-    return None if value is None else encodable.safe_text(str(value))
+    try:
+        return None if value is None else encodable.safe_text(str(value))
+    except Exception:  # noqa: BLE001 - an _id without text: the record says null
+        return None
 
 
 def _updated(doc: Any) -> float:
@@ -117,7 +120,7 @@ class JoinAndNormalize(beam.DoFn):
             return
         except Exception as exc:  # noqa: BLE001 - a bug must show in the counts, never stop the run (§5)
             self.bad.inc()
-            reason = _one_line(f"internal error: {type(exc).__name__}: {exc}")
+            reason = str(exc) if isinstance(exc, InternalError) else internal_reason(exc)
             yield beam.pvalue.TaggedOutput(COUNTS, ("internal_errors", 1))
             yield beam.pvalue.TaggedOutput(QUARANTINE, Quarantined(_id_text(winner), sid, reason, winner))
             return
