@@ -611,7 +611,7 @@ def _row_path(session_doc: dict, run_docs: list[dict]) -> str:
     return "row"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(documents())
 def test_fuzz_normalize_and_row_never_raise(case):
     session_doc, run_docs = case
@@ -636,3 +636,54 @@ def test_fuzz_join_never_raises_and_finds_no_internal_error(case):
     for s in results:
         if isinstance(s, Session):
             assert s.row is not None and row_problem(s.row) is None
+
+
+EDGE_COUNTS = st.sampled_from([0, 1, 2**62, 2**63 - 1, 2.0**62, None])
+EDGE_DURATIONS = st.sampled_from([0.0, 5e-324, 1e-300, 0.5, 31_536_000, 31_536_000.0, None])  # at most a year
+EDGE_AMOUNTS = EDGE_DURATIONS | st.sampled_from([1e308, 1.7e308])  # cost and ttft: any finite amount
+
+
+@st.composite
+def edge_sessions(draw) -> dict:
+    """Valid runs with values at the ends of their ranges: only the row check can object."""
+    runs = []
+    for i in range(draw(st.integers(1, 4))):
+        metrics = {k: draw(EDGE_COUNTS) for k in ("input_tokens", "output_tokens")}
+        metrics["total_tokens"] = draw(EDGE_COUNTS.filter(lambda n: n is not None))  # else input + output may not fit
+        metrics |= {
+            "duration": draw(EDGE_DURATIONS),
+            "cost": draw(EDGE_AMOUNTS),
+            "time_to_first_token": draw(EDGE_AMOUNTS),
+        }
+        at = draw(st.sampled_from([T0, WINDOW.start, END - 1e-6, 7258118399.0]))
+        parent = draw(st.sampled_from([None, "r0"])) if i else None
+        runs.append({"run_id": f"r{i}", "parent_run_id": parent, "created_at": at, "metrics": metrics,
+                     "tools": [{"tool_name": "t", "metrics": {"duration": draw(EDGE_DURATIONS)}}]})  # fmt: skip
+    return agno2(*runs)
+
+
+@settings(max_examples=200, deadline=None)
+@given(edge_sessions())
+def test_fuzz_row_of_valid_runs_at_the_ends_of_their_ranges(doc):
+    assert _row_path(doc, []) in ("row", "out of range")
+
+
+@settings(max_examples=150, deadline=None)
+@given(JSON_LIKE)
+def test_fuzz_timestamps_raise_only_bad_timestamp(value):
+    try:
+        epoch = to_epoch(value)
+    except BadTimestamp:
+        return
+    assert epoch is None or 0 < epoch < 7258118400
+    if epoch is not None:
+        assert format_ts(epoch).startswith(("19", "20", "21"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(allow_nan=True, allow_infinity=True))
+def test_fuzz_format_ts_raises_only_bad_timestamp(epoch):
+    try:
+        assert format_ts(epoch).endswith("Z")
+    except BadTimestamp:
+        pass
