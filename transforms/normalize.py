@@ -91,10 +91,11 @@ class JoinAndNormalize(beam.DoFn):
         docs = list(groups["sessions"])
         runs: list[PreRun] = list(groups["runs"])  # pre-read before the join (NormalizeSessions)
         if not docs:
-            # Orphan candidates: run documents created in the window (or undated, §5)
-            # whose session is not in it. `refs` counts those a source read apart from `runs` (a server's
-            # runs found by session id); a source whose `runs` holds every run document
-            # keyed by a string id (dumps, a scan) sends no refs: they are counted here.
+            # Orphan candidates: run documents created in the window, or undated (§5),
+            # whose session is not in it. `refs` counts those a source read apart from
+            # `runs` (a server's runs found by session id); a source whose `runs` holds
+            # every run document keyed by a string id (dumps, a scan) sends no refs:
+            # they are counted here.
             refs = sum(groups["refs"])
             if isinstance(sid, str):
                 refs += sum(1 for pre in runs if pre[2] is None or self.window.contains(pre[2]))
