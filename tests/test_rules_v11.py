@@ -15,7 +15,7 @@ from apache_beam.pvalue import TaggedOutput
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from bson import ObjectId
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from transforms import encodable
@@ -611,6 +611,12 @@ def _row_path(session_doc: dict, run_docs: list[dict]) -> str:
     return "row"
 
 
+# The review's findings, kept as examples the fuzzer always tries.
+@example((agno2({**run2(), "step_executor_runs": 5}), []))
+@example((agno2({**run2(), "metrics": "100 tokens"}), []))
+@example((agno2(run2(duration=1e20)), []))
+@example((agno2(run2("a", duration=1e308), run2("b", T0 + 1, duration=1e308)), []))
+@example((agno3_session(), [run3("r"), run3("late", at=END, _id="65f0000000000000000000ff", metrics=[1])]))
 @settings(max_examples=200, deadline=None)
 @given(documents())
 def test_fuzz_normalize_and_row_never_raise(case):
