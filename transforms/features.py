@@ -9,7 +9,21 @@ import apache_beam as beam
 
 from transforms.metrics import combine_runs
 from transforms.records import Session
-from transforms.rows import assemble_row
+from transforms.rows import assemble_row, row_problem
+
+
+class RowOutOfRange(ValueError):
+    """A row holding a value its column type cannot hold; the message is the reason."""
+
+
+def session_row(session: Session) -> dict[str, Any]:
+    """The session's feature row; RowOutOfRange when a value does not fit its column
+    (FEATURES.md §5: int64, finite float64, timestamps 1970..2200)."""
+    row = assemble_row(session.info, combine_runs(session.runs))
+    reason = row_problem(row)
+    if reason is not None:
+        raise RowOutOfRange(reason)
+    return row
 
 
 class CombineSessionRuns(beam.DoFn):
@@ -23,7 +37,8 @@ class CombineSessionRuns(beam.DoFn):
     """
 
     def process(self, session: Session) -> Iterator[dict[str, Any]]:
-        yield assemble_row(session.info, combine_runs(session.runs))
+        # NormalizeSessions computed and checked it; a Session made elsewhere has none yet.
+        yield session.row if session.row is not None else assemble_row(session.info, combine_runs(session.runs))
 
 
 class ComputeFeatures(beam.PTransform):

@@ -56,6 +56,8 @@ class Session(NamedTuple):
     info: SessionInfo
     runs: tuple[Run, ...]
     unknown_statuses: int
+    # Its feature row (transforms.features.session_row), once computed and checked.
+    row: dict | None = None
 
 
 class Quarantined(NamedTuple):
