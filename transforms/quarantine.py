@@ -31,6 +31,39 @@ class JsonText(str):
     __slots__ = ()
 
 
+class BadText(str):
+    """Text with lone surrogates (a JSON escape like `\\ud800`, or bytes that were not
+    UTF-8 in BSON): the same str, of a type Beam's coders hand to pickle, which carries
+    it (their string coder encodes strict UTF-8 and would fail the run). FEATURES.md §5
+    makes its document bad; this only gets the document that far."""
+
+    __slots__ = ()
+
+    def __reduce__(self):
+        return BadText, (str(self),)
+
+
+def _bad(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def mark_bad_text(value: Any) -> Any:
+    """`value` with every key and string that holds lone surrogates made a BadText
+    (containers rebuilt; call only on values nested at most MAX_NESTING deep)."""
+    kind = type(value)
+    if kind is str:
+        return BadText(value) if _bad(value) else value
+    if kind is dict:
+        return {(BadText(k) if type(k) is str and _bad(k) else k): mark_bad_text(v) for k, v in value.items()}
+    if kind is list:
+        return [mark_bad_text(v) for v in value]
+    return value
+
+
 def deeper_than(value: Any, limit: int = MAX_NESTING) -> bool:
     """Whether containers are nested more than `limit` levels below `value`."""
     stack = [(value, 0)]

@@ -10,6 +10,7 @@ from typing import Any
 
 import apache_beam as beam
 import bson
+import bson.errors
 from apache_beam.io.filesystems import FileSystems
 from bson import json_util
 from bson.codec_options import CodecOptions
@@ -19,7 +20,7 @@ try:
 except ImportError:  # optional: json_util alone gives the same documents, slower
     orjson = None
 
-from transforms.quarantine import MAX_NESTING, bson_deeper_than, deeper_than, json_deeper_than
+from transforms.quarantine import MAX_NESTING, bson_deeper_than, deeper_than, json_deeper_than, mark_bad_text
 from transforms.records import Quarantined
 from transforms.slicing import WHOLE, Slice
 from transforms.window import Window, considered
@@ -215,7 +216,8 @@ class ParseJsonLine(beam.DoFn):
             return
         if key is _UNDECIDED and not self.part.holds_doc(doc):
             return
-        yield doc
+        # orjson refuses lone surrogates, so only json_util's documents can hold them
+        yield mark_bad_text(doc) if fast is None and b"\\u" in raw else doc
 
     def _unreadable(self, key: Any, bad: str, raw: bytes, where: dict[str, Any]) -> Iterator[Any]:
         if self.part.holds(None if key is _UNDECIDED else key):
@@ -228,10 +230,17 @@ def _id_text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-# BSON as mongodump writes it; text that is not UTF-8 keeps its bytes as lone
-# surrogates (FEATURES.md §5 makes such a document bad), as a server read does.
-BSON_OPTIONS = CodecOptions(unicode_decode_error_handler="surrogateescape")
+# BSON text that is not UTF-8 keeps its bytes as lone surrogates (FEATURES.md §5
+# makes such a document bad), the same from a dump or a server.
+_ESCAPED = CodecOptions(unicode_decode_error_handler="surrogateescape")
 _BEST_EFFORT = CodecOptions(unicode_decode_error_handler="replace")
+
+
+def _decode(data: bytes) -> dict:
+    try:
+        return bson.decode(data)  # strict UTF-8: no lone surrogates
+    except bson.errors.InvalidBSON:
+        return mark_bad_text(bson.decode(data, _ESCAPED))
 
 
 def decode_bson(data: bytes, what: str, part: Slice = WHOLE, **where: Any) -> Iterator[Any]:
@@ -239,7 +248,7 @@ def decode_bson(data: bytes, what: str, part: Slice = WHOLE, **where: Any) -> It
     (with its `_id` and session_id when they can still be read) when they do not decode
     or nest deeper than the runner's coders take."""
     try:
-        doc = bson.decode(data, BSON_OPTIONS)
+        doc = _decode(data)
     except Exception as exc:  # noqa: BLE001 - InvalidBSON, RecursionError, …: this document is unreadable
         doc, bad = None, f"{what} document does not decode: {(str(exc) or type(exc).__name__).splitlines()[0][:200]}"
     else:
