@@ -61,6 +61,7 @@ LINE_ARRAY = b"[1, 2]"
 LINE_DEEP = nested_json(150)  # orjson parses it; pickle at the shuffle would not
 LINE_DEEPER = nested_json(1500)  # no JSON decoder takes it
 LINE_OK_2 = b'{"session_id": "ok-2"}'
+NOT_UTF8 = "invalid continuation byte"  # 0xe9 followed by a quote
 
 
 def test_each_unreadable_dump_line_is_a_record_and_reading_goes_on(tmp_path):
@@ -71,13 +72,15 @@ def test_each_unreadable_dump_line_is_a_record_and_reading_goes_on(tmp_path):
     assert_that(ids, equal_to(["ok-1", "ok-2"]))
     assert_that(
         bad,
-        equal_to([
-            ("unreadable", True, 2, offsets[1], LINE_LATIN1, "session line is not UTF-8 (invalid continuation byte at byte 38)"),
-            ("unreadable", True, 3, offsets[2], LINE_CUT, "session line is not valid Extended JSON"),
-            ("unreadable", True, 5, offsets[4], LINE_ARRAY, "session line is not a JSON object"),
-            ("unreadable", True, 6, offsets[5], LINE_DEEP, "session line nests containers deeper than 100 levels"),
-            ("unreadable", True, 7, offsets[6], LINE_DEEPER, "session line is not valid Extended JSON"),
-        ]),  # fmt: skip
+        equal_to(
+            [
+                ("unreadable", True, 2, offsets[1], LINE_LATIN1, f"session line is not UTF-8 ({NOT_UTF8} at byte 38)"),
+                ("unreadable", True, 3, offsets[2], LINE_CUT, "session line is not valid Extended JSON"),
+                ("unreadable", True, 5, offsets[4], LINE_ARRAY, "session line is not a JSON object"),
+                ("unreadable", True, 6, offsets[5], LINE_DEEP, "session line nests containers deeper than 100 levels"),
+                ("unreadable", True, 7, offsets[6], LINE_DEEPER, "session line is not valid Extended JSON"),
+            ]
+        ),  # fmt: skip
         label="Unreadable",
     )
     p.run()
@@ -115,11 +118,13 @@ def test_each_undecodable_bson_document_is_a_record_and_reading_goes_on(tmp_path
     assert_that(ids, equal_to(["ok-1", "ok-2"]))
     assert_that(
         bad,
-        equal_to([
-            ("unreadable", True, None, offsets[1], garbled, "run document does not decode"),
-            ("unreadable", True, None, offsets[2], deep, "run document nests containers deeper than 100 levels"),
-            ("unreadable", True, None, offsets[4], cut, "run file is unreadable from here on"),
-        ]),  # fmt: skip
+        equal_to(
+            [
+                ("unreadable", True, None, offsets[1], garbled, "run document does not decode"),
+                ("unreadable", True, None, offsets[2], deep, "run document nests containers deeper than 100 levels"),
+                ("unreadable", True, None, offsets[4], cut, "run file is unreadable from here on"),
+            ]
+        ),  # fmt: skip
         label="Unreadable",
     )
     p.run()
@@ -188,7 +193,8 @@ def test_a_value_without_an_extended_json_form_is_its_repr_with_a_note():
 
 
 def test_an_unreadable_record_line_names_its_place_and_bytes():
-    q = Quarantined.unreadable("session line is not UTF-8", b"\xff{", file="dump/agno_sessions.jsonl", line=4, offset=96)
+    where = {"file": "dump/agno_sessions.jsonl", "line": 4, "offset": 96}
+    q = Quarantined.unreadable("session line is not UTF-8", b"\xff{", **where)
     assert json.loads(quarantine_line(q)) == {
         "_id": None,
         "session_id": None,
