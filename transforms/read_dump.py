@@ -3,6 +3,7 @@ in-memory stream of documents like a server read: same documents, same rows."""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterator
@@ -366,13 +367,15 @@ class ParseLineRange(ParseJsonLine):
         for i, (offset, raw) in enumerate(read_lines_at(*element)):
             key = _UNDECIDED if whole else _named_session_id(raw)
             if key is _UNDECIDED or holds(key):
+                yield from self.parse(raw, key, {"place": functools.partial(_place, path, first, i, offset)})
 
-                def place(i: int = i, offset: int = offset) -> dict[str, Any]:
-                    if not first:
-                        first.append(lines_before(path, offset) - i)
-                    return {"file": path, "offset": offset, "line": first[0] + i + 1}
 
-                yield from self.parse(raw, key, {"place": place})
+def _place(path: str, first: list[int], i: int, offset: int) -> dict[str, Any]:
+    """Where the `i`-th line of a range (at `offset`) is; `first` caches the number of
+    lines before the range, counted the first time a line of the range needs it."""
+    if not first:
+        first.append(lines_before(path, offset) - i)
+    return {"file": path, "offset": offset, "line": first[0] + i + 1}
 
 
 class ReadDumpCollection(beam.PTransform):
