@@ -164,8 +164,9 @@ class _MongoFn(beam.DoFn):
         for attempt in range(1, READ_ATTEMPTS + 1):
             try:
                 for raw in find():
-                    for out in decode_bson(raw.raw, what, part, collection=where):
-                        key = ("raw", raw.raw) if isinstance(out, beam.pvalue.TaggedOutput) else _id_key(out.get("_id"))
+                    data = bytes(raw.raw)  # a memoryview of the reply for some servers' batches
+                    for out in decode_bson(data, what, part, collection=where):
+                        key = ("raw", data) if isinstance(out, beam.pvalue.TaggedOutput) else _id_key(out.get("_id"))
                         if key not in seen:
                             seen.add(key)
                             yield out
