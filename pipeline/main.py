@@ -54,7 +54,7 @@ def check_source(cfg: Config) -> None:
     if not cfg.database:
         raise UsageError("--database is required when the MongoDB URI names none (env MONGO_DATABASE)")
     try:
-        mongo = client(cfg.source)
+        mongo = client(cfg.source, check=True)
         with mongo:
             mongo.admin.command("ping")
             names = mongo[cfg.database].list_collection_names()
@@ -63,7 +63,9 @@ def check_source(cfg: Config) -> None:
     except pymongo.errors.OperationFailure as exc:
         raise UsageError(f"MongoDB refused the request: {redact(str(exc.details or exc))[:300]}") from None
     except pymongo.errors.PyMongoError as exc:
-        first = redact(str(exc)).split(",")[0][:200]
+        # pymongo's text: "<host>: <reason> (configured timeouts: …), Timeout: 4.0s, Topology
+        # Description: …"; the reason for each host, whole, is what a user needs.
+        first = redact(_first_line(exc)).split(", Timeout: ")[0]
         raise UsageError(f"cannot reach MongoDB at {redact(cfg.source)}: {first}") from None
     if cfg.collection not in names:
         raise UsageError(f"database {cfg.database!r} has no collection {cfg.collection!r}")

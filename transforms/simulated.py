@@ -313,7 +313,10 @@ class ReadSimulated(beam.PTransform):
                 "runs", main="sessions"
             )
         )
-        return (docs.sessions, docs.runs) | "Shape" >> ShapeDocuments(self.window)
+        self._read = (docs.sessions, docs.runs) | "Shape" >> ShapeDocuments(self.window)
+        return self._read
 
     def orphans(self, candidates):
-        return candidates | "OrphanRuns" >> beam.Values()
+        from transforms.read_dump import orphan_counts
+
+        return orphan_counts(self._read, candidates)

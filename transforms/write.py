@@ -22,6 +22,7 @@ from typing import Any
 import apache_beam as beam
 
 from transforms.columns import COLUMNS
+from transforms.quarantine import DOCUMENT
 from transforms.records import Quarantined
 from transforms.rows import csv_header, to_csv_line
 
@@ -32,10 +33,18 @@ FORMATS = ("csv", "parquet")
 
 
 def quarantine_line(q: Quarantined) -> str:
-    from bson import json_util
-
-    record = {"_id": q.doc_id, "session_id": q.session_id, "reason": q.reason, "document": q.document}
-    return json_util.dumps(record, json_options=json_util.RELAXED_JSON_OPTIONS)
+    """One JSON object a line (ASCII): `_id`, `session_id`, `reason`, `document` (the
+    document as relaxed Extended JSON, embedded as an object; null for bytes that did
+    not decode), then only the fields that are set: `note`, and for an unreadable
+    record `"kind": "unreadable"`, `file` or `collection`, `line`, `offset` and `bytes`
+    (base64)."""
+    head = json.dumps({"_id": q.doc_id, "session_id": q.session_id, "reason": q.reason})
+    extra = {"note": q.note}
+    if q.kind != DOCUMENT:
+        extra.update(kind=q.kind, file=q.file, collection=q.collection, line=q.line, offset=q.offset, bytes=q.raw)
+    tail = json.dumps({k: v for k, v in extra.items() if v is not None})
+    document = "null" if q.document is None else q.document
+    return head[:-1] + ', "document": ' + document + ("" if tail == "{}" else ", " + tail[1:-1]) + "}"
 
 
 def parquet_schema():
