@@ -1,0 +1,98 @@
+"""The frozen naive baseline (bench/baseline.py) computes the job's rows.
+
+The baseline is written from the contract alone (it imports nothing from the
+pipeline), so agreement on a dump of all four formats with bad documents checks
+both. Rows are compared as sets keyed by session_id; every column is compared as
+text (the same CSV rules), except the float columns that are sums of floats,
+where the order of addition may differ in the last bit: those to 1e-9 relative.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import baseline
+from tests.dataset_io import COLUMNS, read_dataset, run_pipeline
+
+REPO = Path(__file__).resolve().parent.parent
+WINDOW = ["--start_date", "2024-12-01", "--end_date", "2024-12-31"]
+# float sums (and what is computed from them): the order of addition is not part of the contract
+FLOAT_SUMS = {
+    "cost_sum",
+    "duration_sum_s",
+    "duration_avg_s",
+    "ttft_avg_s",
+    "output_tokens_per_s",
+    "tool_duration_sum_s",
+    "tool_duration_avg_s",
+    "active_span_s",
+    "inter_run_gap_avg_s",
+}
+
+
+@pytest.fixture(scope="module")
+def dump(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("dump")
+    subprocess.run(
+        [sys.executable, "-m", "pipeline.simulate", "--sessions", "300", "--seed", "3",
+         "--formats", "agno3,agno2,agno1,phidata", "--bad_rate", "0.02", "--to", str(folder)],
+        check=True, cwd=REPO, capture_output=True,
+    )  # fmt: skip
+    return folder
+
+
+def baseline_rows(dump: Path, out: Path) -> dict[str, dict[str, str]]:
+    assert baseline.main(["--source", str(dump), *WINDOW, "--output", str(out)]) == 0
+    with out.open(encoding="utf-8", newline="") as handle:
+        records = list(csv.reader(handle))
+    assert records[0] == COLUMNS
+    return {r[0]: dict(zip(COLUMNS, r, strict=True)) for r in records[1:]}
+
+
+def same(column: str, a: str, b: str) -> bool:
+    if a == b:
+        return True
+    if column in FLOAT_SUMS and a and b:
+        return math.isclose(float(a), float(b), rel_tol=1e-9)
+    return False
+
+
+def test_baseline_rows_equal_the_pipeline_rows(dump, tmp_path):
+    assert run_pipeline(["--source", dump, *WINDOW, "--output", tmp_path / "out"]) == 0
+    job = read_dataset(tmp_path / "out")
+    naive = baseline_rows(dump, tmp_path / "naive.csv")
+    # 300 sessions, 2 % bad: some rows are missing on both sides, the same ones
+    assert 280 <= len(naive) < 300
+    assert set(naive) == set(job)
+    formats = {row["source_format"] for row in naive.values()}
+    assert formats == {"agno3", "agno2", "agno1", "phidata"}
+    diffs = [
+        (sid, c, naive[sid][c], job[sid][c])
+        for sid in sorted(naive)
+        for c in COLUMNS
+        if not same(c, naive[sid][c], job[sid][c])
+    ]
+    assert diffs == []
+
+
+def test_baseline_imports_nothing_of_the_job():
+    tree = ast.parse((REPO / "bench" / "baseline.py").read_text(encoding="utf-8"))
+    modules = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    modules |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert modules, "no imports found: the check would pass vacuously"
+    assert not {m for m in modules if m.split(".")[0] in ("pipeline", "transforms", "bench")}
+
+
+def test_baseline_percentile_is_numpys_linear():
+    numpy = pytest.importorskip("numpy")
+    samples = [[3.0], [1.5, 0.1], [0.3, 7.1, 2.2, 9.9, 0.7], [float(i) / 7 for i in range(1, 23)]]
+    for xs in samples:
+        for q in (50, 95):
+            assert baseline.percentile(xs, q) == float(numpy.percentile(xs, q))
