@@ -254,8 +254,10 @@ def normalize_run(run: dict, fmt: str, kind: str, position: int, session_model, 
         calls = [c for s in steps for c in tool_calls(s)]
         # the run's own model when it has one, else its first step executor run's
         step_model = next(((s.get("model_provider"), s.get("model")) for s in steps[:1]), (None, None))
-        model = tuple(a if a is not None else b for a, b in zip((run.get("model_provider"), run.get("model")),
-                                                                 step_model, strict=True))
+        model = tuple(
+            a if a is not None else b
+            for a, b in zip((run.get("model_provider"), run.get("model")), step_model, strict=True)
+        )
     else:
         tokens = tokens_of(metrics)
         calls = tool_calls(run)
@@ -464,9 +466,7 @@ def features(info: dict, runs: list[dict]) -> list:
             continue
         counts[pair] = counts.get(pair, 0) + 1
         firsts.setdefault(pair, i)
-    primary = (
-        min(counts, key=lambda p: (-counts[p], firsts[p])) if counts else info["session_model"]
-    )
+    primary = min(counts, key=lambda p: (-counts[p], firsts[p])) if counts else info["session_model"]
     costs = [r["cost"] for r in runs if r["cost"] is not None]
     durations = [r["duration"] for r in top if r["duration"] is not None]
     ttfts = [r["ttft"] for r in top if r["ttft"] is not None]
