@@ -96,3 +96,49 @@ def test_baseline_percentile_is_numpys_linear():
     for xs in samples:
         for q in (50, 95):
             assert baseline.percentile(xs, q) == float(numpy.percentile(xs, q))
+
+
+def _run(rid, t, tokens, **kw) -> dict:
+    run = {"run_id": rid, "created_at": t, "status": "COMPLETED", "metrics": {"input_tokens": tokens}}
+    return {**run, **kw}
+
+
+def test_baseline_follows_the_v1_1_rules_by_hand(tmp_path):
+    """FEATURES.md v1.1 §2, §3, §5 on hand-made documents, values worked out by hand."""
+    from bson import ObjectId
+
+    from tests.dataset_io import write_dump
+
+    t = 1_733_300_000  # 2024-12-04T08:13:20Z
+    after_end = 1_736_000_000  # 2025-01-04
+    sessions = [
+        # the cut comes first: the bad run after the end is never read
+        {"session_id": "cut", "created_at": t, "runs": [_run("r1", t, 10), _run("r2", after_end, -5)]},
+        # a duration above one year is bad
+        {"session_id": "year", "created_at": t, "runs": [_run("r1", t, 1, metrics={"duration": 31_536_001})]},
+        # one array: the last occurrence of a run_id; runs without one all count
+        {"session_id": "twice", "created_at": t,
+         "runs": [_run("z", t, 1), _run("z", t + 1, 7), _run(None, t + 2, 100), _run(None, t + 3, 1000)]},
+        # the runs collection wins over the legacy array; in it, the latest updated_at
+        {"session_id": "a3", "created_at": t, "runs": [_run("x1", t, 1), _run("x2", t + 5, 2)]},
+    ]  # fmt: skip
+    runs = [
+        {"_id": ObjectId("00000000000000000000000a"), "run_id": "x2", "session_id": "a3", "created_at": t + 5,
+         "updated_at": t + 1, "status": "COMPLETED", "run_data": {"metrics": {"input_tokens": 20}}},
+        {"_id": ObjectId("00000000000000000000000b"), "run_id": "x3", "session_id": "a3", "created_at": t + 7,
+         "updated_at": t + 9, "status": "COMPLETED", "run_data": {"metrics": {"input_tokens": 300}}},
+        {"_id": ObjectId("00000000000000000000000c"), "run_id": "x3", "session_id": "a3", "created_at": t + 7,
+         "updated_at": t + 3, "status": "COMPLETED", "run_data": {"metrics": {"input_tokens": 4000}}},
+    ]  # fmt: skip
+    write_dump(tmp_path / "dump", "agno_sessions", sessions)
+    write_dump(tmp_path / "dump", "agno_runs", runs)
+    rows = baseline_rows(tmp_path / "dump", tmp_path / "naive.csv")
+    assert set(rows) == {"cut", "twice", "a3"}
+    got = {
+        sid: (r["source_format"], r["total_runs"], r["input_tokens_sum"], r["first_run_at"]) for sid, r in rows.items()
+    }
+    assert got == {
+        "cut": ("agno2", "1", "10", "2024-12-04T08:13:20Z"),
+        "twice": ("agno2", "3", "1107", "2024-12-04T08:13:21Z"),
+        "a3": ("agno3", "3", "321", "2024-12-04T08:13:20Z"),
+    }
