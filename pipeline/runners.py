@@ -47,8 +47,8 @@ def default_direct_mode(beam_args: list[str], sessions: int | None) -> list[str]
     number of workers: multi_processing × cores for `sessions` (an estimate; None:
     unknown) of at least MULTI_PROCESSING_MIN_SESSIONS on 2 or more cores, else none
     (Beam's in-memory mode)."""
-    given = PipelineOptions(beam_args).get_all_options(drop_default=True)
-    if given.get("direct_running_mode") is not None or given.get("direct_num_workers") is not None:
+    # the flags as typed: an explicit --direct_running_mode=in_memory equals Beam's default
+    if any(arg.split("=", 1)[0] in ("--direct_running_mode", "--direct_num_workers") for arg in beam_args):
         return []
     if sessions is None or sessions < MULTI_PROCESSING_MIN_SESSIONS or cores() < 2:
         return []
