@@ -41,10 +41,11 @@ log = logging.getLogger("session_features")
 
 SESSIONS_PER_SLICE = 100_000
 # Dump bytes (session and run documents as JSON lines) per session: the benchmark
-# data has 3,641 (about 4 run documents and 3 tool calls a session: 364,056,763
-# bytes for 100,000 sessions), rounded up so that such a dump of 100,000 sessions
-# is one slice. A dump of larger sessions counts as more sessions, as its memory does.
-BYTES_PER_SESSION = 3_700
+# data (the simulator's defaults) has 4,486 (about 5.4 run documents and 2 tool calls
+# a session: 448,609,421 bytes for 100,000 sessions), rounded up so that such a dump
+# of 100,000 sessions is one slice (two slices read it twice: +34 % CPU at 100k,
+# docs/benchmarks.md). A dump of larger sessions counts as more sessions, as its memory does.
+BYTES_PER_SESSION = 4_500
 COUNT_MAX_MS = 5_000  # how long the server may count the window's sessions
 _DIRECT = ("direct", "switchingdirect", "bundlebaseddirect")
 

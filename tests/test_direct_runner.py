@@ -91,13 +91,13 @@ def test_the_default_mode_is_what_docs_benchmarks_says(monkeypatch):
     assert runners.MULTI_PROCESSING_MIN_SESSIONS == 5_000
     assert _mode(new_pipeline([], sessions=5_000)) == ("multi_processing", 2)
     assert _mode(new_pipeline(["--runner=DirectRunner"], sessions=100_000)) == ("multi_processing", 2)
-    assert _mode(new_pipeline([], sessions=4_999)) == ("in_memory", None)
-    assert _mode(new_pipeline([])) == ("in_memory", None)
+    assert _mode(new_pipeline([], sessions=4_999)) == ("in_memory", 1)
+    assert _mode(new_pipeline([])) == ("in_memory", 1)
     # what the user gives is kept as given
-    assert _mode(new_pipeline(["--direct_running_mode=in_memory"], sessions=100_000)) == ("in_memory", None)
+    assert _mode(new_pipeline(["--direct_running_mode=in_memory"], sessions=100_000)) == ("in_memory", 1)
     assert _mode(new_pipeline(["--direct_num_workers=3"], sessions=100_000)) == ("in_memory", 3)
     monkeypatch.setattr(runners, "cores", lambda: 1)
-    assert _mode(new_pipeline([], sessions=100_000)) == ("in_memory", None)
+    assert _mode(new_pipeline([], sessions=100_000)) == ("in_memory", 1)
     doc = (Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md").read_text(encoding="utf-8")
     assert "multi_processing" in doc and "one worker per core" in doc and "5,000 sessions" in doc
 
