@@ -41,10 +41,11 @@ log = logging.getLogger("session_features")
 
 SESSIONS_PER_SLICE = 100_000
 # Dump bytes (session and run documents as JSON lines) per session: the benchmark
-# data has 3,641 (about 4 run documents and 3 tool calls a session: 364,056,763
-# bytes for 100,000 sessions), rounded up so that such a dump of 100,000 sessions
-# is one slice. A dump of larger sessions counts as more sessions, as its memory does.
-BYTES_PER_SESSION = 3_700
+# data (the simulator's defaults) has 4,486 (about 5.4 run documents and 2 tool calls
+# a session: 448,609,421 bytes for 100,000 sessions), rounded up so that such a dump
+# of 100,000 sessions is one slice (two slices read it twice: +34 % CPU at 100k,
+# docs/benchmarks.md). A dump of larger sessions counts as more sessions, as its memory does.
+BYTES_PER_SESSION = 4_500
 COUNT_MAX_MS = 5_000  # how long the server may count the window's sessions
 _DIRECT = ("direct", "switchingdirect", "bundlebaseddirect")
 
@@ -106,11 +107,13 @@ def run(cfg: Config, beam_args: list[str], run_dir: str, count: int) -> None:
     """Run the window's `count` slices into `run_dir`, one after another; raises on the
     first failure (the caller publishes nothing then)."""
     t0 = time.monotonic()
+    # the DirectRunner's default mode depends on the size (a server is not asked twice)
+    size = estimate_sessions(cfg)[0] if cfg.source_kind in ("dump", "simulated") else None
     for k in range(count):
         part = Slice(k, count)
         started = time.monotonic()
         try:
-            with new_pipeline(beam_args) as p:
+            with new_pipeline(beam_args, None if size is None else math.ceil(size / count)) as p:
                 build(p, cfg, run_dir, part)
         except Exception as exc:
             if part.whole:
