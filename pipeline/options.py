@@ -29,6 +29,7 @@ ENV: dict[str, tuple[str, ...]] = {
     "output": ("OUTPUT",),
     "num_shards": ("NUM_SHARDS",),
     "format": ("OUTPUT_FORMAT",),
+    "max_quarantined_share": ("MAX_QUARANTINED_SHARE",),
 }
 
 
@@ -56,6 +57,8 @@ class Config:
     hive: bool = False
     since_last: bool = False
     slices: int = 0  # 0: chosen by pipeline/slices.py
+    max_quarantined_share: float | None = None  # None: no guard
+    verbose: bool = False
 
     @property
     def source_kind(self) -> str:
@@ -89,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     add("output", "output folder or s3://bucket/prefix (default ./output; env OUTPUT, or S3_BUCKET + S3_PREFIX)")
     add("num_shards", "CSV shards, 0 = the runner decides (default 0)")
     add("format", "csv (default) or parquet")
-    p.add_argument("--hive", action="store_true", help="write each window under window_start=YYYY-MM-DD/")
+    p.add_argument("--hive", action="store_true", help="accepted, no effect: every window is its own folder")
     p.add_argument(
         "--since_last",
         "--since-last",
@@ -104,6 +107,12 @@ def _parser() -> argparse.ArgumentParser:
         "crc32(session_id) mod N = k, one manifest over all; 0 (default) = about one per 100,000 sessions "
         "on the DirectRunner, 1 elsewhere and with --num_shards 1",
     )
+    add(
+        "max_quarantined_share",
+        "fail the run, publishing nothing, when more than this share (0..1) of the window's input is "
+        "quarantined or unreadable: (quarantined + unreadable_records) / (those + rows_written)",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="show details (DEBUG) on the console too")
     return p
 
 
@@ -172,6 +181,7 @@ def parse(
         slices = int(values["slices"] or 0)
     except ValueError:
         raise UsageError("--num_shards, --read_ranges and --slices take whole numbers") from None
+    guard = _share(values["max_quarantined_share"])
     if num_shards < 0 or read_ranges < 0 or slices < 0:
         raise UsageError("--num_shards, --read_ranges and --slices cannot be negative")
     if read_ranges == 0:
@@ -199,8 +209,22 @@ def parse(
         hive=values["hive"] or values["since_last"],
         since_last=values["since_last"],
         slices=slices,
+        max_quarantined_share=guard,
+        verbose=values["verbose"],
     )
     return config, beam_args
+
+
+def _share(text: str | None) -> float | None:
+    if text is None or text == "":
+        return None
+    try:
+        share = float(text)
+    except ValueError:
+        share = math.nan
+    if not 0 <= share <= 1:
+        raise UsageError(f"--max_quarantined_share takes a number from 0 to 1, not {text!r}")
+    return share
 
 
 PUBLISH_USAGE = "session-features publish RUN_DIR [file system flags such as --s3_endpoint_url]"
