@@ -219,7 +219,7 @@ def _run_folders(root: str) -> dict[str, list[str]]:
             return {}
         return {n: [] for n in os.listdir(root) if n.startswith(RUN_PREFIX) and os.path.isdir(join(root, n))}
     folders: dict[str, list[str]] = {}
-    for path in _files(join(root, RUN_PREFIX + "*")):  # on S3 `*` matches across `/`
+    for path in _files(join(root, RUN_PREFIX + "**")):
         folders.setdefault(relative(path, root).split("/", 1)[0], []).append(path)
     return folders
 
