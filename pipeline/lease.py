@@ -24,7 +24,6 @@ from pipeline.paths import is_remote, join
 LEASE = "_lease.json"
 REFRESH_S = 30.0
 TIMEOUT_S = 600.0  # 20 missed heartbeats: a live run is never that late
-RUNNING, PUBLISHING = "running", "publishing"
 
 log = logging.getLogger("session_features")
 
@@ -63,10 +62,8 @@ def is_live(lease: dict[str, Any], now: float) -> bool:
     """Whether the run that wrote `lease` may still use its folder."""
     if now - float(lease.get("heartbeat_epoch", 0)) > TIMEOUT_S:
         return False
-    if lease.get("state") == RUNNING and lease.get("machine") == machine_id():
+    if lease.get("machine") == machine_id():
         return process_alive(int(lease.get("pid", 0)))
-    # A run that had started publishing is trusted until its heartbeat is stale:
-    # its manifest may be the current one by the time a cleanup acts.
     return True
 
 
@@ -88,7 +85,6 @@ class Lease:
     def __init__(self, run_dir: str, run_id: str):
         self.path = join(run_dir, LEASE)
         self.run_id = run_id
-        self.state = RUNNING
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"lease-{run_id}", daemon=True)
 
@@ -97,7 +93,6 @@ class Lease:
         return json.dumps(
             {
                 "run_id": self.run_id,
-                "state": self.state,
                 "heartbeat_at": now.isoformat().replace("+00:00", "Z"),
                 "heartbeat_epoch": now.timestamp(),
                 "timeout_s": TIMEOUT_S,
@@ -108,11 +103,6 @@ class Lease:
 
     def renew(self) -> None:
         _write(self.path, self.body())
-
-    def publishing(self) -> None:
-        """From now on a cleanup keeps the folder until the heartbeat is stale, even after this process ends."""
-        self.state = PUBLISHING
-        self.renew()
 
     def _beat(self) -> None:
         while not self._stop.wait(REFRESH_S):

@@ -322,12 +322,12 @@ def _publish(attempt: _Attempt, info: dict, why_no_counts: str, lease: Lease | N
             f"{share:.1%} of the window's input was quarantined or unreadable ({bad:,} of "
             f"{bad + counts['rows_written']:,}), above --max_quarantined_share {guard:g}; nothing was published"
         )
-    if lease is not None:
-        lease.publishing()
     replaced = publish.current_run(root)
     finished = dt.datetime.now(dt.UTC)
     manifest_path = publish.join(root, publish.MANIFEST)
     with interrupts.held() as signals:
+        if lease is not None and not FileSystems.exists(lease.path):
+            raise publish.FilesMissing(f"the run's folder {run_dir} was removed while it ran")
         publish.write_manifest(
             root, run_dir, {**info, "counts": counts, "finished_at": finished.isoformat().replace("+00:00", "Z")}
         )

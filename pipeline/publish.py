@@ -253,17 +253,23 @@ def remove_other_runs(root: str, keep: str, replaced: str | None = None, now: fl
     Returns the names removed."""
     now = time.time() if now is None else now
     folders = _run_folders(root)
-    protected = {_name(keep), current_run(root)}
+    gone = [
+        name
+        for name in sorted(folders)
+        if RUN_ID.fullmatch(name) and name != _name(keep) and (name == replaced or abandoned(root, name, now))
+    ]
+    # Read after judging the runs: a run found gone wrote its last manifest (if any)
+    # before it died, so that manifest is the one read here, and its folder is kept.
+    current = current_run(root)
     removed = []
-    for name, paths in sorted(folders.items()):
-        if name in protected or not RUN_ID.fullmatch(name):
+    for name in gone:
+        if name == current:
             continue
-        if name == replaced or abandoned(root, name, now):
-            if paths:
-                FileSystems.delete(paths)
-            else:
-                shutil.rmtree(join(root, name), ignore_errors=True)
-            removed.append(name)
+        if folders[name]:
+            FileSystems.delete(folders[name])
+        else:
+            shutil.rmtree(join(root, name), ignore_errors=True)
+        removed.append(name)
     if not is_remote(root):
         for entry in os.listdir(root):  # manifests a killed run never renamed
             run = entry[len(MANIFEST) + 1 : -len(".tmp")] if entry.startswith(MANIFEST + ".") else ""
