@@ -26,6 +26,7 @@ REFRESH_S = 30.0
 TIMEOUT_S = 600.0  # 20 missed heartbeats: a live run is never that late
 
 log = logging.getLogger("session_features")
+_HELD: set[str] = set()  # run ids whose leases this process holds now (a process may run several runs)
 
 
 def _read_first(path: str) -> str:
@@ -46,8 +47,6 @@ def machine_id() -> str:
 
 
 def process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -62,9 +61,11 @@ def is_live(lease: dict[str, Any], now: float) -> bool:
     """Whether the run that wrote `lease` may still use its folder."""
     if now - float(lease.get("heartbeat_epoch", 0)) > TIMEOUT_S:
         return False
-    if lease.get("machine") == machine_id():
-        return process_alive(int(lease.get("pid", 0)))
-    return True
+    if lease.get("machine") != machine_id():
+        return True
+    if int(lease.get("pid", 0)) == os.getpid():
+        return lease.get("run_id") in _HELD
+    return process_alive(int(lease.get("pid", 0)))
 
 
 def _write(path: str, body: bytes) -> None:
@@ -112,6 +113,7 @@ class Lease:
                 log.warning("could not renew the run's lease %s: %s", self.path, exc)
 
     def __enter__(self) -> Lease:
+        _HELD.add(self.run_id)
         self.renew()
         self._thread.start()
         return self
@@ -119,3 +121,4 @@ class Lease:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        _HELD.discard(self.run_id)

@@ -60,16 +60,17 @@ def make_run(root: Path, name: str, held: dict | None = None, pending: bool = Fa
     return folder
 
 
-def held_by(pid: int, age_s: float, machine: str | None = None) -> dict:
-    return {"run_id": "x", "heartbeat_epoch": NOW - age_s, "machine": machine or lease.machine_id(), "pid": pid}
+def held_by(pid: int, age_s: float, machine: str | None = None, run_id: str = "x") -> dict:
+    return {"run_id": run_id, "heartbeat_epoch": NOW - age_s, "machine": machine or lease.machine_id(), "pid": pid}
 
 
 # ----------------------------------------------------------------- the rules
 
 
-def test_cleanup_removes_the_replaced_and_abandoned_runs_only(tmp_path):
+def test_cleanup_removes_the_replaced_and_abandoned_runs_only(tmp_path, monkeypatch):
     root = tmp_path / "ds"
     gone, other_host = dead_pid(), "elsewhere|boot|pid:[1]"
+    monkeypatch.setattr(lease, "_HELD", {"run-20251201T115000Z-000001", "run-20251201T115000Z-000008"})
     runs = {
         "run-20251201T115000Z-000001": make_run(root, "run-20251201T115000Z-000001", held_by(os.getpid(), 1)),
         "run-20251201T115000Z-000002": make_run(root, "run-20251201T115000Z-000002", held_by(gone, 1)),
@@ -78,7 +79,13 @@ def test_cleanup_removes_the_replaced_and_abandoned_runs_only(tmp_path):
         "run-20251201T114900Z-000005": make_run(root, "run-20251201T114900Z-000005"),  # no lease, 11 min old
         "run-20251201T115500Z-000006": make_run(root, "run-20251201T115500Z-000006"),  # no lease, 5 min old
         "run-20241201T000000Z-000007": make_run(root, "run-20241201T000000Z-000007", pending=True),  # a jar's
-        "run-20251201T115000Z-000008": make_run(root, "run-20251201T115000Z-000008", held_by(os.getpid(), 1)),
+        "run-20251201T115000Z-000008": make_run(
+            root, "run-20251201T115000Z-000008", held_by(os.getpid(), 1, run_id="run-20251201T115000Z-000008")
+        ),
+        # this process ran it and is done with it
+        "run-20251201T115000Z-00000b": make_run(
+            root, "run-20251201T115000Z-00000b", held_by(os.getpid(), 1, run_id="run-20251201T115000Z-00000b")
+        ),
         "run-20251201T115000Z-000009": make_run(root, "run-20251201T115000Z-000009", held_by(gone, 700)),
         "run-by-hand": make_run(root, "run-by-hand"),  # not a name this tool makes
         "run-20251201T115000Z-00000a": make_run(root, "run-20251201T115000Z-00000a", held_by(gone, 1)),
@@ -90,8 +97,7 @@ def test_cleanup_removes_the_replaced_and_abandoned_runs_only(tmp_path):
     removed = publish.remove_other_runs(
         str(root), keep=str(runs["run-20251201T115000Z-000001"]), replaced="run-20251201T115000Z-000008", now=NOW
     )
-    expected = ["run-20251201T114900Z-000005", "run-20251201T115000Z-000002", "run-20251201T115000Z-000004",
-                "run-20251201T115000Z-000008", "run-20251201T115000Z-000009"]  # fmt: skip
+    expected = ["run-20251201T114900Z-000005"] + [f"run-20251201T115000Z-00000{n}" for n in "2489b"]
     assert removed == expected
     assert sorted(p.name for p in root.iterdir()) == sorted(
         [*(set(runs) - set(expected)), publish.MANIFEST, f"{publish.MANIFEST}.run-20251201T115000Z-000001.tmp"]
