@@ -12,33 +12,13 @@ import sys
 import threading
 from pathlib import Path
 
-import pytest
 from dataset_io import dataset_dir, read_dataset, read_manifest, read_quarantine, run_pipeline, write_dump
-from s3server import REGION, FaultProxy, MotoS3
+from s3server import BUCKET, REGION, RESET, FaultProxy, MotoS3
 
 REPO = Path(__file__).resolve().parents[1]
-BUCKET = "features"
 SIM = "simulated://?sessions=60&seed=4&formats=agno3,agno2,agno1,phidata&bad_rate=0.05"
 DATES = ["--start_date", "2024-12-01", "--end_date", "2024-12-31"]
 WINDOW = "window_start=2024-12-01/window_end=2025-01-01"  # the dataset folder of DATES
-
-
-@pytest.fixture(scope="module")
-def s3():
-    with MotoS3() as server:
-        server.client().create_bucket(Bucket=BUCKET)
-        yield server
-
-
-@pytest.fixture
-def aws_env(monkeypatch):
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
 
 
 def mirror(s3: MotoS3, prefix: str, dest: Path) -> Path:
@@ -109,17 +89,20 @@ def test_original_job_environment_names_and_endpoint_variable(s3, aws_env, monke
     assert f"from-env/{WINDOW}/manifest.json" in s3.keys(BUCKET, "from-env/")
 
 
-def test_throttling_and_server_errors_are_retried(s3, aws_env, tmp_path):
+def test_throttling_server_errors_and_connection_resets_are_retried(s3, aws_env, tmp_path):
     counter = itertools.count()
-    faults = [(503, "SlowDown"), (500, "InternalError"), (503, "ServiceUnavailable")]
+    faults = [(503, "SlowDown"), (500, "InternalError"), RESET, (503, "ServiceUnavailable")]
 
     def every_third(method: str, path: str):
         n = next(counter)
-        return faults[n // 3 % 3] if n % 3 == 1 else None
+        return faults[n // 3 % 4] if n % 3 == 1 else None
 
     with FaultProxy(s3.port, every_third) as proxy:
         assert run_pipeline(["--source", SIM, *DATES, *s3_args(proxy.endpoint, "flaky")]) == 0
-    assert {code for _, _, code in proxy.injected} == {"SlowDown", "InternalError", "ServiceUnavailable"}
+    codes = {"SlowDown", "InternalError", "ConnectionReset", "ServiceUnavailable"}
+    assert {code for _, _, code in proxy.injected} == codes
+    # uploads (multipart parts, their completion) and copies were among the answers retried
+    assert {method for method, _, _ in proxy.injected} >= {"PUT", "POST"}
     rows = read_dataset(mirror(s3, "flaky", tmp_path / "m"))
     assert len(rows) == read_manifest(tmp_path / "m")["counts"]["rows_written"] > 0
 
