@@ -144,7 +144,6 @@ def run(argv: Sequence[str] | None = None) -> int:
     runner = _runner(beam_args)
     if not any(a.startswith("--runner") for a in beam_args):
         beam_args = [*beam_args, f"--runner={runner}"]
-    count = 1 if jar else slices.choose(cfg, runner)  # a jar is one pipeline
     info = {
         "feature_set_version": FEATURE_SET_VERSION,
         "run_id": run_id,
@@ -166,7 +165,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         "runner_details": runner_details(beam_args),
         "format": cfg.format,
         "partition": publish.partition(cfg.window),
-        "slices": count,
+        "slices": 1,  # a jar is one pipeline; a run chooses below
         "started_at": started.isoformat().replace("+00:00", "Z"),
     }
     if cfg.max_quarantined_share is not None:
@@ -184,8 +183,9 @@ def run(argv: Sequence[str] | None = None) -> int:
             return attempt.guarded(lambda: _build_jar(cfg, beam_args, attempt, info, jar))
 
         def run_and_publish() -> int:
+            info["slices"] = slices.choose(cfg, runner)
             with Lease(attempt.run_dir, run_id) as lease:
-                slices.run(cfg, beam_args, attempt.run_dir, count)
+                slices.run(cfg, beam_args, attempt.run_dir, info["slices"])
                 return _publish(attempt, info, _CLUSTER_HINT, lease)
 
         return attempt.guarded(run_and_publish)
@@ -196,20 +196,30 @@ _CLUSTER_HINT = "with a cluster, --output must be storage the workers share, e.g
 
 
 class _RunLog:
-    """The run's log file (pipeline/runlog.py) for the length of the run; -v shows DEBUG on the console."""
+    """The run's log file (pipeline/runlog.py) for the length of the run. Tracebacks
+    (Beam logs one for a failing transform) go there only; -v shows them and DEBUG
+    on the console too."""
 
     def __init__(self, run_id: str, verbose: bool = False):
         self.run_id, self.verbose = run_id, verbose
+        self.consoles = [h for h in logging.getLogger().handlers if not isinstance(h, logging.FileHandler)]
+
+    @staticmethod
+    def _no_traceback(record: logging.LogRecord) -> bool:
+        return not record.exc_info
 
     def __enter__(self) -> _RunLog:
         self.path = open_run_log(self.run_id)
-        if self.verbose:
-            for handler in logging.getLogger().handlers:
-                if not isinstance(handler, logging.FileHandler):
-                    handler.setLevel(logging.DEBUG)
+        for handler in self.consoles:
+            if self.verbose:
+                handler.setLevel(logging.DEBUG)
+            else:
+                handler.addFilter(self._no_traceback)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        for handler in self.consoles:
+            handler.removeFilter(self._no_traceback)
         close_run_log(self.path)
 
 

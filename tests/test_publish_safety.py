@@ -305,6 +305,21 @@ def test_a_failed_run_prints_one_line_naming_its_log_file(tmp_path, monkeypatch,
     assert not list((tmp_path / "out").rglob("run-*"))
 
 
+@pytest.mark.parametrize("verbose", [False, True])
+def test_a_transform_failing_shows_its_traceback_only_in_the_log_file_unless_verbose(tmp_path, verbose):
+    dump = tmp_path / "dump"
+    (dump / "agno_sessions.jsonl").mkdir(parents=True)  # found by the check, unreadable by the pipeline
+    cmd = [sys.executable, "-m", "pipeline", "--source", str(dump), *DATES, "--output", str(tmp_path / "out")]
+    env = {**os.environ, "SESSION_FEATURES_LOG_DIR": str(tmp_path / "logs")}
+    result = subprocess.run([*cmd, *(["-v"] if verbose else [])], cwd=REPO, env=env, capture_output=True, text=True)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith("session-features:")]
+    assert len(lines) == 1 and "Is a directory" in lines[0]
+    (log_file,) = (tmp_path / "logs").glob("run-*.log")
+    assert lines[0].endswith(f"(log: {log_file})") and "Traceback" in log_file.read_text()
+    assert ("Traceback" in result.stderr) == verbose
+
+
 # ----------------------------------------------------------------- the guard
 
 
