@@ -26,5 +26,8 @@ export END_DATE=${END_DATE:-2024-12-31}
 export MONGO_URI=${MONGO_URI:-"simulated://?sessions=5000&seed=7&formats=agno3,agno3,agno3,agno2,agno1,phidata&bad_rate=0.002"}
 export OUTPUT=${OUTPUT:-output/local}
 
-.venv/bin/python -m pipeline "$@"
-echo "run_local: dataset and manifest in ${OUTPUT} (see ${OUTPUT}/manifest.json)"
+# The launcher prints the manifest's path on stdout (nothing when nothing was published).
+manifest=$(.venv/bin/python -m pipeline "$@" | tail -n 1)
+if [ -n "${manifest}" ]; then
+  echo "run_local: dataset and manifest in ${manifest%/manifest.json}/ (see ${manifest})"
+fi

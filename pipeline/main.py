@@ -11,13 +11,15 @@ import datetime as dt
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline import catalog, publish, slices
+from pipeline import catalog, interrupts, publish, slices
+from pipeline.lease import Lease
 from pipeline.options import Config, UpToDate, UsageError, beam_args_of, parse, parse_publish
+from pipeline.runlog import close_run_log, open_run_log
 from pipeline.runners import executable_path, follow_up_commands, jar_runner, runner_details
 from transforms.read_dump import dump_files, dump_folder_exists, resolve_dump_folder
 from transforms.read_mongo import client
@@ -140,75 +142,148 @@ def run(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
 
     started = dt.datetime.now(dt.UTC)
-    root = publish.dataset_root(cfg.output, cfg.window, cfg.hive)
+    root = publish.dataset_root(cfg.output, cfg.window)
     if jar and not publish.is_remote(root):
         root = os.path.abspath(root)  # the jar runs later, maybe from another folder
     run_id = publish.new_run_id(started)
-    run_dir = publish.join(root, run_id)
     runner = _runner(beam_args)
     if not any(a.startswith("--runner") for a in beam_args):
         beam_args = [*beam_args, f"--runner={runner}"]
-    log.info(
-        "reading %s (%s) for %s .. %s with %s",
-        redact(cfg.source),
-        cfg.collection,
-        *cfg.window.describe().values(),
-        runner,
-    )
-    count = 1 if jar else slices.choose(cfg, runner)  # a jar is one pipeline
-    try:
-        slices.run(cfg, beam_args, run_dir, count)
-    except Exception as exc:  # noqa: BLE001 - the run failed: one line, nothing published
-        publish.discard(run_dir)
-        print(f"session-features: the run failed, nothing was published: {redact(_first_line(exc))}", file=sys.stderr)
-        log.debug("run failure", exc_info=True)
+    info = {
+        "feature_set_version": FEATURE_SET_VERSION,
+        "run_id": run_id,
+        "window": {
+            **cfg.window.describe(),
+            "start_epoch": cfg.window.start,
+            "end_epoch": cfg.window.end,
+            "start_date": cfg.start_date,
+            "end_date": cfg.end_date,
+        },
+        "source": {
+            "kind": cfg.source_kind,
+            "uri": redact(cfg.source),
+            "database": cfg.database,
+            "collection": cfg.collection,
+            "runs_collection": cfg.runs_collection,
+        },
+        "runner": runner,
+        "runner_details": runner_details(beam_args),
+        "format": cfg.format,
+        "partition": publish.partition(cfg.window),
+        "slices": 1,  # a jar is one pipeline; a run chooses below
+        **({"glue_table": cfg.glue_table} if cfg.glue_table else {}),
+        "started_at": started.isoformat().replace("+00:00", "Z"),
+    }
+    if cfg.max_quarantined_share is not None:
+        info[GUARD] = cfg.max_quarantined_share
+    with _RunLog(run_id, cfg.verbose) as run_log:
+        log.info(
+            "reading %s (%s) for %s .. %s with %s",
+            redact(cfg.source),
+            cfg.collection,
+            *cfg.window.describe().values(),
+            runner,
+        )
+        attempt = _Attempt(root, publish.join(root, run_id), run_log.path)
+        if jar:
+            return attempt.guarded(lambda: _build_jar(cfg, beam_args, attempt, info, jar))
+
+        def run_and_publish() -> int:
+            info["slices"] = slices.choose(cfg, runner)
+            with Lease(attempt.run_dir, run_id) as lease:
+                slices.run(cfg, beam_args, attempt.run_dir, info["slices"])
+                return _publish(attempt, info, _CLUSTER_HINT, lease)
+
+        return attempt.guarded(run_and_publish)
+
+
+GUARD = "max_quarantined_share"  # kept in a pending manifest for `publish`, not in the manifest
+_CLUSTER_HINT = "with a cluster, --output must be storage the workers share, e.g. s3://…"
+
+
+class _RunLog:
+    """The run's log file (pipeline/runlog.py) for the length of the run. Tracebacks
+    (Beam logs one for a failing transform) go there only; -v shows them and DEBUG
+    on the console too."""
+
+    def __init__(self, run_id: str, verbose: bool = False):
+        self.run_id, self.verbose = run_id, verbose
+        self.consoles = [h for h in logging.getLogger().handlers if not isinstance(h, logging.FileHandler)]
+
+    @staticmethod
+    def _no_traceback(record: logging.LogRecord) -> bool:
+        return not record.exc_info
+
+    def __enter__(self) -> _RunLog:
+        self.path = open_run_log(self.run_id)
+        for handler in self.consoles:
+            if self.verbose:
+                handler.setLevel(logging.DEBUG)
+            else:
+                handler.addFilter(self._no_traceback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handler in self.consoles:
+            handler.removeFilter(self._no_traceback)
+        close_run_log(self.path)
+
+
+class _Attempt:
+    """One run folder on its way to being published: what a failure or a signal removes,
+    unless the manifest naming it is written already."""
+
+    def __init__(self, root: str, run_dir: str, log_file: object, keep: bool = False):
+        self.root, self.run_dir, self.log_file = root, run_dir, log_file
+        self.keep = keep  # a jar's run folder: kept on failure (run the jar again, then publish)
+        self.published = False
+
+    def discard(self) -> None:
+        if not (self.published or self.keep):
+            publish.discard(self.run_dir)
+
+    def fail(self, what: str) -> int:
+        """One line on stderr (the details are in the log file); the run folder removed."""
+        self.discard()
+        print(f"session-features: {what} (log: {self.log_file})", file=sys.stderr)
         return EXIT_FAILED
 
-    return _finish(
-        root,
-        run_dir,
-        {
-            "feature_set_version": FEATURE_SET_VERSION,
-            "run_id": run_id,
-            "window": {
-                **cfg.window.describe(),
-                "start_epoch": cfg.window.start,
-                "end_epoch": cfg.window.end,
-                "start_date": cfg.start_date,
-                "end_date": cfg.end_date,
-            },
-            "source": {
-                "kind": cfg.source_kind,
-                "uri": redact(cfg.source),
-                "database": cfg.database,
-                "collection": cfg.collection,
-                "runs_collection": cfg.runs_collection,
-            },
-            "runner": runner,
-            "runner_details": runner_details(beam_args),
-            "format": cfg.format,
-            "partition": {publish.PARTITION_KEY: publish.partition_value(cfg.window)} if cfg.hive else None,
-            "slices": count,
-            **({"glue_table": cfg.glue_table} if cfg.glue_table else {}),
-            "started_at": started.isoformat().replace("+00:00", "Z"),
-        },
-        jar,
-        beam_args,
-    )
+    def guarded(self, work: Callable[[], int]) -> int:
+        """`work()`'s exit code; a failure or SIGTERM/SIGINT ends in one line."""
+        try:
+            with interrupts.raised():
+                code = work()
+        except interrupts.Interrupted as stop:
+            log.debug("stopped by %s", stop.name, exc_info=True)
+            if self.published:
+                log.warning("%s arrived after the dataset was published; earlier runs are removed next time", stop.name)
+                return 0
+            self.discard()
+            removed = "the run's folder was kept" if self.keep else "the run's folder was removed"
+            print(
+                f"session-features: stopped by {stop.name}: {removed}, nothing was published (log: {self.log_file})",
+                file=sys.stderr,
+            )
+            return 128 + stop.signum
+        except Exception as exc:  # noqa: BLE001 - the run failed: one line, the traceback in the log file
+            log.debug("run failure", exc_info=True)
+            if self.published:
+                log.warning("after publishing: %s", redact(_first_line(exc)))
+                return 0
+            return self.fail(f"the run failed, nothing was published: {redact(_first_line(exc))}")
+        if code:
+            self.discard()
+        return code
 
 
-def _finish(root: str, run_dir: str, info: dict, jar: str | None, beam_args: list[str]) -> int:
-    """Publish a run that ran; for a run built as a jar, leave its manifest pending and log what to run next."""
-    if jar:
-        publish.write_pending(run_dir, info)
-        log.info("built %s: nothing ran and nothing was published; run the jar, then publish:", jar)
-        for command in follow_up_commands(info["runner"], jar, run_dir, beam_args):
-            log.info("  %s", command)
-        return 0
-    code = _publish(root, run_dir, info, "with a cluster, --output must be storage the workers share, e.g. s3://…")
-    if code not in (0, EXIT_CATALOG):
-        publish.discard(run_dir)
-    return code
+def _build_jar(cfg: Config, beam_args: list[str], attempt: _Attempt, info: dict, jar: str) -> int:
+    """Build the jar; its manifest stays pending; log what to run next."""
+    slices.run(cfg, beam_args, attempt.run_dir, 1)
+    publish.write_pending(attempt.run_dir, info)
+    log.info("built %s: nothing ran and nothing was published; run the jar, then publish:", jar)
+    for command in follow_up_commands(info["runner"], jar, attempt.run_dir, beam_args):
+        log.info("  %s", command)
+    return 0
 
 
 def publish_built_run(argv: list[str]) -> int:
@@ -235,43 +310,73 @@ def publish_built_run(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    code = _publish(publish.run_root(run_dir), run_dir, info, "the jar has not run, or it failed")
-    if code in (0, EXIT_CATALOG):
-        publish.remove_pending(run_dir)
-    return code
+    with _RunLog(f"{info.get('run_id', 'run')}-publish") as run_log:
+        attempt = _Attempt(publish.run_root(run_dir), run_dir, run_log.path, keep=True)
+
+        def publish_pending() -> int:
+            code = _publish(attempt, dict(info), "the jar has not run, or it failed")
+            if code in (0, EXIT_CATALOG):
+                publish.remove_pending(run_dir)
+            return code
+
+        return attempt.guarded(publish_pending)
 
 
-def _publish(root: str, run_dir: str, info: dict, why_no_counts: str) -> int:
-    """Read the run's counts, write the manifest, log the summary; the exit code."""
+def _publish(attempt: _Attempt, info: dict, why_no_counts: str, lease: Lease | None = None) -> int:
+    """Read the run's counts, check them, write the manifest, remove what no one needs
+    any more, log the summary; the exit code."""
+    root, run_dir = attempt.root, attempt.run_dir
+    guard = info.pop(GUARD, None)
     try:
-        counts = publish.read_counts(run_dir)
+        counts = publish.read_counts(run_dir, info.get("slices"))
     except publish.NoCounts:
-        print(
-            f"session-features: the runner wrote no counts to {redact(run_dir)}; {why_no_counts}; "
-            "nothing was published",
-            file=sys.stderr,
+        return attempt.fail(f"the runner wrote no counts to {redact(run_dir)}; {why_no_counts}; nothing was published")
+    share = publish.quarantined_share(counts)
+    if guard is not None and share > guard:
+        bad = counts["quarantined"] + counts["unreadable_records"]
+        return attempt.fail(
+            f"{share:.1%} of the window's input was quarantined or unreadable ({bad:,} of "
+            f"{bad + counts['rows_written']:,}), above --max_quarantined_share {guard:g}; nothing was published"
         )
-        return EXIT_FAILED
+    replaced = publish.current_run(root)
     finished = dt.datetime.now(dt.UTC)
-    manifest = publish.write_manifest(
-        root, run_dir, {**info, "counts": counts, "finished_at": finished.isoformat().replace("+00:00", "Z")}
-    )
-    seconds = (finished - dt.datetime.fromisoformat(info["started_at"].replace("Z", "+00:00"))).total_seconds()
-    log.info(
-        "done: %s rows, %s quarantined, %s duplicates, %s orphaned runs in %.1f s (%.0f sessions/s) → %s",
-        f"{counts['rows_written']:,}",
-        f"{counts['quarantined']:,}",
-        f"{counts['duplicates']:,}",
-        f"{counts['orphaned_runs']:,}",
-        seconds,
-        counts["sessions_read"] / max(seconds, 1e-9),
-        redact(publish.join(root, publish.MANIFEST)),
-    )
-    log.debug("manifest: %s", manifest)
-    failure = catalog.after_publish(root, manifest)  # SageMaker manifests, Glue partitions
+    manifest_path = publish.join(root, publish.MANIFEST)
+    with interrupts.held() as signals:
+        if lease is not None and not FileSystems.exists(lease.path):
+            raise publish.FilesMissing(f"the run's folder {run_dir} was removed while it ran")
+        manifest = publish.write_manifest(
+            root, run_dir, {**info, "counts": counts, "finished_at": finished.isoformat().replace("+00:00", "Z")}
+        )
+        attempt.published = True
+    if signals:
+        log.warning("a stop signal arrived while the manifest was written; the run finished publishing first")
+    # SageMaker manifests and Glue partitions, before the replaced run's folder goes: a
+    # partition the catalog could not move keeps pointing at data that still exists.
+    failure = catalog.after_publish(root, manifest)
     if failure:
         print(f"session-features: {redact(failure)}", file=sys.stderr)
         return EXIT_CATALOG
+    try:
+        removed = publish.remove_other_runs(root, keep=run_dir, replaced=replaced)
+        log.debug("removed run folders no manifest needs: %s", removed or "none")
+    except Exception as exc:  # noqa: BLE001 - the dataset is published; the next run cleans up
+        log.debug("cleanup failure", exc_info=True)
+        log.warning(
+            "published, but removing earlier runs failed (the next run of this window removes them): %s",
+            redact(_first_line(exc)),
+        )
+    seconds = (finished - dt.datetime.fromisoformat(info["started_at"].replace("Z", "+00:00"))).total_seconds()
+    log.info(
+        "done: %s rows, %s quarantined, %s unreadable records in %.1f s (%.0f sessions/s) → %s (log: %s)",
+        f"{counts['rows_written']:,}",
+        f"{counts['quarantined']:,}",
+        f"{counts['unreadable_records']:,}",
+        seconds,
+        counts["sessions_read"] / max(seconds, 1e-9),
+        redact(manifest_path),
+        attempt.log_file,
+    )
+    print(redact(manifest_path))  # stdout: the manifest's path alone, for scripts
     return 0
 
 

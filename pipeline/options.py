@@ -36,6 +36,7 @@ ENV: dict[str, tuple[str, ...]] = {
     "num_shards": ("NUM_SHARDS",),
     "format": ("OUTPUT_FORMAT",),
     "glue_table": ("GLUE_TABLE",),
+    "max_quarantined_share": ("MAX_QUARANTINED_SHARE",),
 }
 
 
@@ -74,6 +75,8 @@ class Config:
     since_last: bool = False
     slices: int = 0  # 0: chosen by pipeline/slices.py
     glue_table: str | None = None  # DATABASE.TABLE: register each window in the Glue catalog
+    max_quarantined_share: float | None = None  # None: no guard
+    verbose: bool = False
 
     @property
     def source_kind(self) -> str:
@@ -119,6 +122,10 @@ def _parser() -> Parser:
         "crc32(session_id) mod N = k, one manifest over all", doc_default="0: about one per 100,000 sessions on the "
         "DirectRunner, 1 elsewhere and with --num_shards 1", metavar="N")  # fmt: skip
     add("glue_table", "register each published window in this Glue table", metavar="DATABASE.TABLE")
+    add("max_quarantined_share", "fail the run, publishing nothing, when more than this share (0..1) of the "
+        "window's input is quarantined or unreadable: (quarantined + unreadable_records) / (those + rows_written)",
+        doc_default="no guard", metavar="SHARE")  # fmt: skip
+    add("verbose", "show details (DEBUG, tracebacks) on the console too", "-v", action="store_true")
     return p
 
 
@@ -249,6 +256,7 @@ def parse(
     num_shards, read_ranges, slices = (
         whole_number(values[name] or "0", label[name]) for name in ("num_shards", "read_ranges", "slices")
     )
+    guard = _share(values["max_quarantined_share"])
     if read_ranges == 0:
         read_ranges = max(1, min(16, math.ceil((window.end - window.start) / (7 * 86_400))))
     database = values["database"]
@@ -275,8 +283,22 @@ def parse(
         since_last=values["since_last"],
         slices=slices,
         glue_table=values["glue_table"],
+        max_quarantined_share=guard,
+        verbose=values["verbose"],
     )
     return config, beam_args
+
+
+def _share(text: str | None) -> float | None:
+    if text is None or text == "":
+        return None
+    try:
+        share = float(text)
+    except ValueError:
+        share = math.nan
+    if not 0 <= share <= 1:
+        raise UsageError(f"--max_quarantined_share takes a number from 0 to 1, not {text!r}")
+    return share
 
 
 PUBLISH_USAGE = "session-features publish RUN_DIR [file system flags such as --s3_endpoint_url]"

@@ -36,3 +36,27 @@ def mongo_db(ferretdb: FerretDB) -> Iterator[Database[dict[str, Any]]]:
     finally:
         client.drop_database(name)
         client.close()
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """moto's S3 server on 127.0.0.1 with the bucket s3server.BUCKET, for one test module."""
+    from s3server import BUCKET, MotoS3
+
+    with MotoS3() as server:
+        server.client().create_bucket(Bucket=BUCKET)
+        yield server
+
+
+@pytest.fixture
+def aws_env(monkeypatch):
+    """Test credentials for Beam's S3 filesystem; no endpoint from the environment."""
+    from s3server import REGION
+
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import socket
+import struct
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,6 +14,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 REGION = "us-east-1"
+BUCKET = "features"  # the bucket of the `s3` fixture (conftest.py)
 
 
 def free_port() -> int:
@@ -49,8 +51,9 @@ class MotoS3:
 
 
 # A fault decides, per request (method, path), whether to answer with an S3 error
-# (status, code) instead of forwarding; None forwards.
+# (status, code) instead of forwarding; None forwards. RESET resets the connection.
 Fault = Callable[[str, str], "tuple[int, str] | None"]
+RESET = (0, "ConnectionReset")
 
 
 class FaultProxy:
@@ -87,6 +90,11 @@ class FaultProxy:
                 if answer is not None:
                     status, code = answer
                     proxy.injected.append((self.command, self.path, code))
+                    if answer == RESET:  # an RST, as a dropped connection gives
+                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                        self.connection.close()
+                        self.close_connection = True
+                        return
                     payload = (
                         f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
                         f"<Message>injected by the test</Message></Error>"
@@ -119,7 +127,11 @@ class FaultProxy:
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request, client_address) -> None:  # a reset connection: expected
+                pass
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

@@ -30,6 +30,7 @@ try:
     from tests.dataset_io import (
         COLUMNS,
         COUNT_KEYS,
+        dataset_dir,
         read_dataset,
         read_manifest,
         read_quarantine,
@@ -40,6 +41,7 @@ except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys
     from dataset_io import (
         COLUMNS,
         COUNT_KEYS,
+        dataset_dir,
         read_dataset,
         read_manifest,
         read_quarantine,
@@ -1804,7 +1806,7 @@ def test_csv_quoting_round_trips(formats):
 def test_csv_files_have_unix_line_ends(formats):
     # (read_dataset already checked each file's header against COLUMNS)
     for entry in formats.manifest["files"]:
-        data = (formats.out / entry["path"]).read_bytes()
+        data = (dataset_dir(formats.out) / entry["path"]).read_bytes()
         assert b"\r" not in data
         assert data.endswith(b"\n")
 

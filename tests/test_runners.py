@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 from agno_docs import write_agno_sessions
-from dataset_io import read_dataset, read_manifest, read_quarantine, run_pipeline
+from dataset_io import dataset_dir, read_dataset, read_manifest, read_quarantine, run_pipeline
 from job_servers import REPO_ROOT, JobServer, WorkerPool, fetch_jars, run_jar_command
 from runner_combine import simulated_sessions
 from test_mongo_source import RUNS, SESSIONS, dump_from_server
@@ -315,7 +315,8 @@ def test_flink_jar_built_then_run_then_published_gives_the_direct_runners_datase
     assert expected["counts"]["rows_written"] > 50 and expected["counts"]["quarantined"] > 0
     # A dataset is already published where the jar will write: it stays until the jar's run is published.
     assert run_pipeline([*args, "--output", str(out)]) == 0
-    before = (out / "manifest.json").read_bytes()
+    folder = dataset_dir(out)  # the window's dataset folder: the jar's run goes there too
+    before = (folder / "manifest.json").read_bytes()
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     with WorkerPool() as pool:
@@ -328,8 +329,9 @@ def test_flink_jar_built_then_run_then_published_gives_the_direct_runners_datase
         proc = _run_logged(build, tmp_path / "build.log", env)
         log = (tmp_path / "build.log").read_text()
         assert proc.returncode == 0, log + flink.log_tail()
-        assert jar.is_file() and (out / "manifest.json").read_bytes() == before  # nothing published
-        (run_dir,) = [p for p in out.iterdir() if p.name.startswith("run-") and p.name != json.loads(before)["run_id"]]
+        assert jar.is_file() and (folder / "manifest.json").read_bytes() == before  # nothing published
+        old_run = json.loads(before)["run_id"]
+        (run_dir,) = [p for p in folder.iterdir() if p.name.startswith("run-") and p.name != old_run]
         assert [p.name for p in run_dir.iterdir()] == ["_pending_manifest.json"]
         assert f"flink run {jar}" in log and f"session-features publish {run_dir}" in log
 
@@ -338,7 +340,7 @@ def test_flink_jar_built_then_run_then_published_gives_the_direct_runners_datase
         early = subprocess.run(publish_cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
         assert early.returncode == 1, early.stderr
         assert f"session-features: the runner wrote no counts to {run_dir}; the jar has not run" in early.stderr
-        assert (out / "manifest.json").read_bytes() == before
+        assert (folder / "manifest.json").read_bytes() == before
 
         t0 = time.monotonic()
         main_class = "org.apache.beam.runners.flink.FlinkPipelineRunner"
@@ -364,7 +366,7 @@ def test_flink_jar_built_then_run_then_published_gives_the_direct_runners_datase
         "python_version": "{}.{}.{}".format(*sys.version_info[:3]),
     }
     # Published like a normal run: the earlier run removed, no pending manifest left; not twice.
-    assert sorted(p.name for p in out.iterdir()) == sorted(["manifest.json", run_dir.name])
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["manifest.json", run_dir.name])
     assert not (run_dir / "_pending_manifest.json").exists()
     again = subprocess.run(publish_cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and "published already" in again.stderr

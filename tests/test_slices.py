@@ -17,7 +17,7 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from bson import ObjectId
-from dataset_io import read_dataset, read_manifest, read_quarantine, run_pipeline, write_dump
+from dataset_io import dataset_dir, read_dataset, read_manifest, read_quarantine, run_pipeline, write_dump
 
 from pipeline import slices
 from pipeline.options import UsageError, parse
@@ -396,7 +396,7 @@ def test_a_failed_slice_publishes_nothing(tmp_path, monkeypatch, capsys):
     assert run_pipeline(["--source", sim, *DATES, "--output", str(out), "--slices", "3"]) == 1
     assert "slice 2/3 failed" in capsys.readouterr().err
     assert read_manifest(out) == before  # the earlier dataset stays published
-    assert sorted(p.name for p in out.iterdir()) == sorted(["manifest.json", before["run_id"]])
+    assert sorted(p.name for p in dataset_dir(out).iterdir()) == sorted(["manifest.json", before["run_id"]])
 
 
 # ----------------------------------------------------------------- choosing K
