@@ -86,20 +86,3 @@ def safe_text(text: str) -> str:
         return text
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
-
-def safe_value(value: Any) -> Any:
-    """A copy of a document that the coders carry: strings (keys too) made safe, levels
-    beyond MAX_DEPTH replaced by a note. For quarantining a document `problem` rejects."""
-
-    def walk(v: Any, depth: int) -> Any:
-        if isinstance(v, str):
-            return safe_text(v)
-        if isinstance(v, (dict, list)) and depth >= MAX_DEPTH - 1:
-            return f"<nested deeper than {MAX_DEPTH} levels>"
-        if isinstance(v, dict):
-            return {(safe_text(k) if isinstance(k, str) else k): walk(x, depth + 1) for k, x in v.items()}
-        if isinstance(v, list):
-            return [walk(x, depth + 1) for x in v]
-        return v
-
-    return walk(value, 0)

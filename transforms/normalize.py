@@ -13,6 +13,7 @@ from apache_beam.metrics import Metrics
 from transforms import encodable
 from transforms.features import RowOutOfRange, session_row
 from transforms.formats import BadDocument, InternalError, PreRun, internal_reason, normalize_session, pre_read_run
+from transforms.quarantine import document_text
 from transforms.records import Quarantined
 from transforms.timestamps import BadTimestamp, to_epoch
 from transforms.window import Window
@@ -29,7 +30,7 @@ class Unencodable(NamedTuple):
     doc_id: str | None
     updated: float
     reason: str
-    document: dict
+    document: str  # JSON text (transforms/quarantine.py document_text)
 
 
 def _id_text(doc: Any) -> str | None:
@@ -70,8 +71,10 @@ def key_session(doc: dict) -> Iterator[Any]:
     if reason is None:
         yield sid, doc
     else:
-        safe = encodable.safe_value(doc)
-        yield encodable.safe_text(sid), Unencodable(_id_text(doc), _updated(safe), f"document holds {reason}", safe)
+        # The whole document as ASCII JSON text (lone surrogates as `\ud800` escapes,
+        # any nesting): what its quarantine record holds, and what the coders carry.
+        text, _ = document_text(doc)
+        yield encodable.safe_text(sid), Unencodable(_id_text(doc), _updated(doc), f"document holds {reason}", text)
 
 
 def _one_line(text: str) -> str:
