@@ -89,7 +89,10 @@ def tool_call(call_id: str, name: str, **arguments: Any) -> dict:
 STEPS: deque[dict] = deque(
     [
         completion(
-            tool_calls=[tool_call("call_w1", "get_weather", city="Paris"), tool_call("call_s1", "lookup_stock", ticker="ACME")],
+            tool_calls=[
+                tool_call("call_w1", "get_weather", city="Paris"),
+                tool_call("call_s1", "lookup_stock", ticker="ACME"),
+            ],
             prompt_tokens=412,
             completion_tokens=38,
             total_tokens=450,

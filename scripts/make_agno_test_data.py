@@ -71,7 +71,7 @@ def main() -> int:
         "Each file holds what one Agno (or phidata) version's own MongoDB storage",
         "code stored for a scripted, offline scenario (the scripts' docstrings and",
         "[docs/agno-test-data.md](../../../docs/agno-test-data.md) describe it), exported",
-        "as relaxed Extended JSON: `{\"collections\": [...], \"<collection>\": [documents...]}`.",
+        'as relaxed Extended JSON: `{"collections": [...], "<collection>": [documents...]}`.',
         "tests/test_formats.py reads them. Re-create all of them with",
         "`.venv/bin/python scripts/make_agno_test_data.py` (generated, like this README).",
         "",
