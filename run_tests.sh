@@ -7,24 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-say() { echo "run_tests: $*" >&2; }
-need() { command -v "$1" >/dev/null 2>&1 || [[ -x "${2:-/nonexistent}" ]] || { say "$3"; exit 2; }; }
-# step "what it does" "first time: about …" command…   (quiet; its output is shown only when it fails)
-step() {
-  local what="$1" hint="$2" log start
-  shift 2
-  log="$(mktemp)"
-  start=$SECONDS
-  say "${what} (${hint})…"
-  if ! "$@" >"$log" 2>&1; then
-    tail -n 40 "$log" >&2
-    rm -f "$log"
-    say "${what}: failed (output above)"
-    exit 1
-  fi
-  rm -f "$log"
-  say "${what}: done in $((SECONDS - start)) s"
-}
+STEP_PREFIX=run_tests
+# shellcheck source=scripts/steps.sh
+. scripts/steps.sh
 
 PY=${PYTHON:-python3.11}
 runners=yes

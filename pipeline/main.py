@@ -11,12 +11,13 @@ import datetime as dt
 import logging
 import os
 import sys
+import threading
 from collections.abc import Sequence
 
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline import publish, slices
+from pipeline import publish, runlog, slices
 from pipeline.options import Config, UpToDate, UsageError, beam_args_of, parse, parse_publish
 from pipeline.runners import executable_path, follow_up_commands, jar_runner, runner_details
 from transforms.read_dump import dump_files, dump_folder_exists, resolve_dump_folder
@@ -139,6 +140,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     if jar and not publish.is_remote(root):
         root = os.path.abspath(root)  # the jar runs later, maybe from another folder
     run_id = publish.new_run_id(started)
+    level, run_log = logging.getLogger().level, runlog.open_run_log(run_id)
     run_dir = publish.join(root, run_id)
     runner = _runner(beam_args)
     if not any(a.startswith("--runner") for a in beam_args):
@@ -157,9 +159,11 @@ def run(argv: Sequence[str] | None = None) -> int:
         publish.discard(run_dir)
         print(f"session-features: the run failed, nothing was published: {redact(_first_line(exc))}", file=sys.stderr)
         log.debug("run failure", exc_info=True)
+        print(f"session-features: details in {run_log}", file=sys.stderr)
+        close_run_log(run_log, level)
         return EXIT_FAILED
 
-    return _finish(
+    code = _finish(
         root,
         run_dir,
         {
@@ -189,6 +193,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         jar,
         beam_args,
     )
+    log.info("log: %s", run_log)
+    close_run_log(run_log, level)
+    return code
 
 
 def _finish(root: str, run_dir: str, info: dict, jar: str | None, beam_args: list[str]) -> int:
@@ -270,8 +277,71 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:300]
 
 
-def main() -> None:
+# Warnings no user can act on: Beam's sink when a run wrote no quarantine shard, and
+# Beam starting, waiting for and stopping a job server (steps of every Spark/Flink run).
+NOT_ACTIONABLE = (
+    "No shards found to finalize",
+    "Really starting service at",
+    "Really destroying service at",
+    "Waiting for grpc channel to be ready",
+)
+
+
+class ConsoleFilter(logging.Filter):
+    """The console shows this program's progress lines and other libraries' actionable
+    warnings; everything else (job server and worker output, botocore's credential
+    lookups, DEBUG detail) goes only to the run's log file (pipeline/runlog.py)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == log.name or record.name.startswith(log.name + "."):
+            return True
+        if record.levelno < logging.WARNING or record.getMessage().startswith(NOT_ACTIONABLE):
+            return False
+        return not (record.exc_info and hung_up(record.exc_info[1]))
+
+
+def hung_up(exc: BaseException | None) -> bool:
+    """A gRPC stream the runner cancelled: Spark and Flink close a loopback worker's data
+    channel at the end of each stage, and Beam's worker threads report it as an error."""
+    code = getattr(exc, "code", None)
+    return callable(code) and getattr(code(), "name", None) == "CANCELLED"
+
+
+def log_thread_exception(args: threading.ExceptHookArgs) -> None:
+    """Uncaught exceptions of threads (Beam's worker threads) go through logging, so the
+    run's log file has them and the console only those that are not a hung-up stream."""
+    level = logging.DEBUG if hung_up(args.exc_value) else logging.ERROR
+    thread = args.thread.name if args.thread else "?"
+    exc_info = (args.exc_type, args.exc_value, args.exc_traceback) if args.exc_value else None
+    logging.getLogger("threads").log(level, "exception in thread %s", thread, exc_info=exc_info)
+
+
+def setup_logging() -> None:
+    """INFO progress on stderr; `LOG_LEVEL=DEBUG` (any standard level) shows every library's records too."""
+    level = os.environ.get("LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    for noisy in ("apache_beam", "pymongo"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    console = logging.getLogger().handlers[0]
+    if level != "INFO" and logging.getLevelName(level) in range(0, 60):
+        console.setLevel(level)
+        logging.getLogger().setLevel(min(logging.INFO, console.level))
+        return
+    console.addFilter(ConsoleFilter())
+    threading.excepthook = log_thread_exception
+    # Their DEBUG detail (every bundle, command, request) is too much even for the log file.
+    for chatty in ("apache_beam", "pymongo", "botocore", "urllib3", "grpc"):
+        logging.getLogger(chatty).setLevel(logging.INFO)
+
+
+def close_run_log(path: os.PathLike[str], level: int) -> None:
+    """Detach the run's log file: in-process callers (tests) run many jobs."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.FileHandler) and handler.baseFilename == os.fspath(path):
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(level)
+
+
+def main() -> None:
+    setup_logging()
     sys.exit(run())

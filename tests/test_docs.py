@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -12,6 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # Pages whose links are checked here (docs/deploy-aws.md, cli.md, benchmarks.md have owners of their own).
 PAGES = ["README.md", "docs/features.md", "docs/agno-test-data.md", "docs/design.md", "docs/decisions.md"]
+# Generated from the option parser by the options area; linked before it lands.
+NOT_YET = {"docs/cli.md"}
 
 
 def _gen_columns_doc():
@@ -73,5 +76,7 @@ def test_relative_links_resolve(page):
     base = (ROOT / page).parent
     for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
         if re.match(r"[a-z]+://", target) or target.startswith("mailto:"):
+            continue
+        if os.path.normpath(base.relative_to(ROOT) / target) in NOT_YET:
             continue
         assert (base / target).exists(), f"{page} links {target}, which does not exist"
