@@ -12,7 +12,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # Pages whose links are checked here (docs/deploy-aws.md, cli.md, benchmarks.md have owners of their own).
-PAGES = ["README.md", "docs/features.md", "docs/agno-test-data.md", "docs/design.md", "docs/decisions.md"]
+PAGES = [
+    "README.md",
+    "docs/features.md",
+    "docs/agno-test-data.md",
+    "docs/design.md",
+    "docs/decisions.md",
+    "docs/runners.md",
+]
 # Generated from the option parser by the options area; linked before it lands.
 NOT_YET = {"docs/cli.md"}
 
