@@ -48,6 +48,7 @@ from importlib.metadata import version as dist_version
 from typing import Any
 
 import pymongo
+from agno_tools import get_weather, lookup_stock, tool_call  # scripts/, beside this file
 from openai.types.chat import ChatCompletion
 
 try:  # agno 1.x
@@ -80,10 +81,6 @@ MODEL_LATENCY_S = 0.05
 
 def completion(content: str | None = None, tool_calls: list[dict] | None = None, **usage: Any) -> dict:
     return {"content": content, "tool_calls": tool_calls or [], "usage": usage}
-
-
-def tool_call(call_id: str, name: str, **arguments: Any) -> dict:
-    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}
 
 
 STEPS: deque[dict] = deque(
@@ -135,24 +132,6 @@ class ScriptedOpenAIChat(OpenAIChat):
                 "usage": step["usage"],
             }
         )
-
-
-def get_weather(city: str) -> str:
-    """Get the current weather for a city.
-
-    Args:
-        city: Name of the city.
-    """
-    return f"Sunny, 22C in {city}"
-
-
-def lookup_stock(ticker: str) -> str:
-    """Look up the latest stock price for a ticker.
-
-    Args:
-        ticker: Stock ticker symbol.
-    """
-    raise RuntimeError(f"upstream quote service timed out for {ticker}")
 
 
 def run_agent_session(client: Any, db: str) -> list[str]:

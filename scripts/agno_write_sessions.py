@@ -89,6 +89,7 @@ from agno.models.base import Model
 from agno.models.response import ModelResponse
 from agno.team import Team
 from agno.workflow import Step, Workflow
+from agno_tools import get_weather, lookup_stock, tool_call  # scripts/, beside this file
 
 try:  # agno >= 2.1 (3.x included)
     from agno.metrics import MessageMetrics
@@ -133,14 +134,6 @@ def reply(
 def fail(message: str) -> dict[str, Any]:
     """One scripted model call that raises, which makes the run fail."""
     return {"error": message}
-
-
-def tool_call(call_id: str, name: str, **arguments: Any) -> dict[str, Any]:
-    return {
-        "id": call_id,
-        "type": "function",
-        "function": {"name": name, "arguments": json.dumps(arguments)},
-    }
 
 
 @dataclass
@@ -232,29 +225,6 @@ def install_runs_read_fallback() -> None:
         return [d["run_data"] for d in docs[-limit:]] if limit > 0 else []
 
     MongoDb._get_session_runs_docs = fallback
-
-
-# --------------------------------------------------------------------------
-# Tools
-# --------------------------------------------------------------------------
-
-
-def get_weather(city: str) -> str:
-    """Get the current weather for a city.
-
-    Args:
-        city: Name of the city.
-    """
-    return f"Sunny, 22C in {city}"
-
-
-def lookup_stock(ticker: str) -> str:
-    """Look up the latest stock price for a ticker.
-
-    Args:
-        ticker: Stock ticker symbol.
-    """
-    raise RuntimeError(f"upstream quote service timed out for {ticker}")
 
 
 # --------------------------------------------------------------------------
