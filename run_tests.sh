@@ -23,13 +23,13 @@ fi
 
 [[ -x .venv/bin/python ]] || step "creating .venv" "first time only" "$PY" -m venv .venv
 if ! .venv/bin/python -c "import apache_beam, pymongo, numpy, pytest, ruff, orjson, moto, cfnlint, yaml" 2>/dev/null; then
-  step "installing Python packages (requirements-dev.txt)" "first time: about 2 min" \
+  step "installing Python packages (requirements-dev.txt)" "first time: about 6 min" \
     sh -c '.venv/bin/pip install --upgrade pip && .venv/bin/pip install -r requirements-dev.txt'
 fi
-step "FerretDB test server" "first build: about 3 min" bash scripts/build_ferretdb.sh
-step "agno 3.1.10 and 2.9.0 venvs" "first time: about 2 min" bash scripts/setup_agno_envs.sh
+step "FerretDB test server" "first build: 15 s to 2 min" bash scripts/build_ferretdb.sh
+step "agno 3.1.10 and 2.9.0 venvs" "first time: about 3 min" bash scripts/setup_agno_envs.sh
 if [[ $runners == yes ]]; then
-  step "Spark and Flink job servers" "first time: about 3 min" bash scripts/fetch_job_servers.sh all
+  step "Spark and Flink job servers" "first time: 1 to 3 min" bash scripts/fetch_job_servers.sh all
 fi
 say "running pytest"
 exec .venv/bin/python -m pytest "$@"
