@@ -18,7 +18,7 @@ PY=${PYTHON:-python3.11}
 need "$PY" "" "needs Python 3.11 ($PY not found; set PYTHON=/path/to/python3.11)"
 [[ -x .venv/bin/python ]] || step "creating .venv" "first run only" "$PY" -m venv .venv
 if ! .venv/bin/python -c "import apache_beam, pymongo, numpy" 2>/dev/null; then
-  step "installing Python packages (requirements.txt)" "first run: about 5 min" \
+  step "installing Python packages (requirements.txt)" "first run: about 3 min" \
     sh -c '.venv/bin/pip install --upgrade pip && .venv/bin/pip install -r requirements.txt'
 fi
 
