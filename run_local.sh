@@ -11,14 +11,15 @@ case "${RUNNER:-direct}" in
   *) exec bash scripts/run_on.sh "${RUNNER}" "$@" ;;
 esac
 
+STEP_PREFIX=run_local
+# shellcheck source=scripts/steps.sh
+. scripts/steps.sh
 PY=${PYTHON:-python3.11}
-if [ ! -x .venv/bin/python ]; then
-  echo "run_local: creating .venv and installing requirements (first run only)…"
-  "$PY" -m venv .venv
-  .venv/bin/pip install --quiet --upgrade pip
-fi
+need "$PY" "" "needs Python 3.11 ($PY not found; set PYTHON=/path/to/python3.11)"
+[[ -x .venv/bin/python ]] || step "creating .venv" "first run only" "$PY" -m venv .venv
 if ! .venv/bin/python -c "import apache_beam, pymongo, numpy" 2>/dev/null; then
-  .venv/bin/pip install --quiet -r requirements.txt
+  step "installing Python packages (requirements.txt)" "first run: about 3 min" \
+    sh -c '.venv/bin/pip install --upgrade pip && .venv/bin/pip install -r requirements.txt'
 fi
 
 export START_DATE=${START_DATE:-2024-12-01}

@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 
 from apache_beam.io.filesystems import FileSystems
@@ -385,8 +386,61 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:300]
 
 
-def main() -> None:
+# Warnings no user can act on: Beam's sink when a run wrote no quarantine shard, and
+# Beam starting, waiting for and stopping a job server (steps of every Spark/Flink run).
+NOT_ACTIONABLE = (
+    "No shards found to finalize",
+    "Really starting service at",
+    "Really destroying service at",
+    "Waiting for grpc channel to be ready",
+)
+
+
+class ConsoleFilter(logging.Filter):
+    """The console shows this program's progress lines and other libraries' actionable
+    warnings; everything else (job server and worker output, botocore's credential
+    lookups, DEBUG detail) goes only to the run's log file (pipeline/runlog.py)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == log.name or record.name.startswith(log.name + "."):
+            return True
+        if record.levelno < logging.WARNING or record.getMessage().startswith(NOT_ACTIONABLE):
+            return False
+        return not (record.exc_info and hung_up(record.exc_info[1]))
+
+
+def hung_up(exc: BaseException | None) -> bool:
+    """A gRPC stream the runner cancelled: Spark and Flink close a loopback worker's data
+    channel at the end of each stage, and Beam's worker threads report it as an error."""
+    code = getattr(exc, "code", None)
+    return callable(code) and getattr(code(), "name", None) == "CANCELLED"
+
+
+def log_thread_exception(args: threading.ExceptHookArgs) -> None:
+    """Uncaught exceptions of threads (Beam's worker threads) go through logging, so the
+    run's log file has them and the console only those that are not a hung-up stream."""
+    level = logging.DEBUG if hung_up(args.exc_value) else logging.ERROR
+    thread = args.thread.name if args.thread else "?"
+    exc_info = (args.exc_type, args.exc_value, args.exc_traceback) if args.exc_value else None
+    logging.getLogger("threads").log(level, "exception in thread %s", thread, exc_info=exc_info)
+
+
+def setup_logging() -> None:
+    """INFO progress on stderr; `LOG_LEVEL=DEBUG` (any standard level) shows every library's records too."""
+    level = os.environ.get("LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    for noisy in ("apache_beam", "pymongo"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    console = logging.getLogger().handlers[0]
+    if level != "INFO" and logging.getLevelName(level) in range(0, 60):
+        console.setLevel(level)
+        logging.getLogger().setLevel(min(logging.INFO, console.level))
+        return
+    console.addFilter(ConsoleFilter())
+    threading.excepthook = log_thread_exception
+    # Their DEBUG detail (every bundle, command, request) is too much even for the log file.
+    for chatty in ("apache_beam", "pymongo", "botocore", "urllib3", "grpc"):
+        logging.getLogger(chatty).setLevel(logging.INFO)
+
+
+def main() -> None:
+    setup_logging()
     sys.exit(run())

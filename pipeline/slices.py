@@ -1,8 +1,7 @@
 """A large window as K slices, one pipeline run after another (issue #5).
 
 The in-memory DirectRunner holds the whole shuffle of the join in one process, so
-its memory grows with the window (1.8 GB at 100k sessions, 17.4 GB at 1M:
-docs/benchmarks.md). Run as K slices — slice k holds the sessions with
+its memory grows with the window (measured: docs/benchmarks.md). Run as K slices — slice k holds the sessions with
 crc32(session_id) mod K = k (transforms/slicing.py) — a window needs the memory of
 one slice. Each slice is a run of the same graph (pipeline/graph.py) writing into
 the same run folder under file names of its own (`features-s003-…`); the launcher

@@ -1,8 +1,8 @@
-"""End-to-end oracle for FEATURES.md (feature set v1).
+"""End-to-end oracle for docs/features.md (the contract, FEATURES.md; feature set v1).
 
-Every expected value below is worked out by hand from /work/shared/FEATURES.md
+Every expected value below is worked out by hand from docs/features.md
 (the arithmetic is in the comments), never copied from the pipeline's output.
-Documents follow the shapes Agno itself writes (/work/shared/examples/agno).
+Documents follow the shapes Agno itself writes (tests/data/agno).
 
 Window used unless a test says otherwise: --start_date 2024-12-01
 --end_date 2024-12-31 = [2024-12-01T00:00:00Z, 2025-01-01T00:00:00Z).

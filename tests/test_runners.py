@@ -290,7 +290,9 @@ def test_run_on_script_starts_the_job_server_itself_and_gives_the_direct_runners
     print(f"run_on.sh {runner} in {time.monotonic() - t0:.1f} s")
     got = dataset(out)
     assert got["runner"] == {"spark": "SparkRunner", "flink": "FlinkRunner"}[runner]
-    started = [line for line in log.read_text().splitlines() if "Really starting service" in line]
+    # Beam's job-server lines are in the run's log file, which the console's last line names.
+    run_log = Path(log.read_text().split("session_features: log: ", 1)[1].split()[0])
+    started = [line for line in run_log.read_text().splitlines() if "Really starting service" in line]
     assert started and str(job_server_jars[runner]) in started[0]  # Beam started the fetched jar, downloaded none
     workers_started = [line for line in log.read_text().splitlines() if "started SDK worker" in line]
     assert len(workers_started) == (2 if workers == "pool" else 0)  # CORES (2) worker processes

@@ -45,7 +45,7 @@ def ratio(num: float | None, den: float | None) -> float | None:
 def _percentile(values: list[float], q: float) -> float | None:
     """numpy's default percentile (linear interpolation between closest ranks),
     step for step in float64 as `np.percentile` computes it, without its ~50 µs
-    per call (tests/test_percentile.py compares the two)."""
+    per call (tests/test_fast_paths.py compares the two)."""
     if not values:
         return None
     ordered = sorted(values)

@@ -3,7 +3,7 @@ source (`simulated://?sessions=N&seed=S`), also written to dumps or MongoDB by
 `python -m pipeline.simulate`.
 
 Session `i` depends only on (seed, i), so any split of the work yields the same
-documents. Shapes follow what agno writes.
+documents. Shapes follow what agno writes (see tests/data/agno and docs/agno-test-data.md).
 """
 
 from __future__ import annotations
