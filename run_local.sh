@@ -11,14 +11,18 @@ case "${RUNNER:-direct}" in
   *) exec bash scripts/run_on.sh "${RUNNER}" "$@" ;;
 esac
 
+STEP_PREFIX=run_local
+# shellcheck source=scripts/steps.sh
+. scripts/steps.sh
 PY=${PYTHON:-python3.11}
-if [ ! -x .venv/bin/python ]; then
-  echo "run_local: creating .venv and installing requirements (first run only)…"
-  "$PY" -m venv .venv
-  .venv/bin/pip install --quiet --upgrade pip
-fi
-if ! .venv/bin/python -c "import apache_beam, pymongo, numpy" 2>/dev/null; then
-  .venv/bin/pip install --quiet -r requirements.txt
+need "$PY" "" "needs Python 3.11 ($PY not found; set PYTHON=/path/to/python3.11)"
+[[ -x .venv/bin/python ]] || step "creating .venv" "first run only" "$PY" -m venv .venv
+# Installed again whenever the pins changed (a stamp of requirements.txt in .venv).
+pins="$(sha256sum < requirements.txt | cut -d' ' -f1)"
+if [[ "$(cat .venv/.requirements 2>/dev/null)" != "$pins" ]]; then
+  step "installing Python packages (requirements.txt)" "first run: about 3 min" \
+    sh -c '.venv/bin/pip install --upgrade pip && .venv/bin/pip install -r requirements.txt'
+  echo "$pins" > .venv/.requirements
 fi
 
 export START_DATE=${START_DATE:-2024-12-01}
@@ -26,5 +30,8 @@ export END_DATE=${END_DATE:-2024-12-31}
 export MONGO_URI=${MONGO_URI:-"simulated://?sessions=5000&seed=7&formats=agno3,agno3,agno3,agno2,agno1,phidata&bad_rate=0.002"}
 export OUTPUT=${OUTPUT:-output/local}
 
-.venv/bin/python -m pipeline "$@"
-echo "run_local: dataset and manifest in ${OUTPUT} (see ${OUTPUT}/manifest.json)"
+# The launcher prints the manifest's path on stdout (nothing when nothing was published).
+manifest=$(.venv/bin/python -m pipeline "$@" | tail -n 1)
+if [ -n "${manifest}" ]; then
+  echo "run_local: dataset and manifest in ${manifest%/manifest.json}/ (see ${manifest})"
+fi

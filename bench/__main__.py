@@ -1,17 +1,20 @@
 """Benchmarks: the job against honest baselines on the same data, in one run.
 
+    .venv/bin/python -m bench --quick        the 10k and 100k dump rows and their ratios (< 5 minutes)
     .venv/bin/python -m bench --sizes 10k,100k,1m [--json bench.json] [--mongo_sizes 10k,100k]
 
-For each size: a simulated agno3 data set (about 4 run documents and 3 tool calls
-a session; cached in .cache/bench/) as a dump folder and, up to --mongo_sizes,
+For each size: the simulator's agno3 data set, seed 7 (`python -m pipeline.simulate
+--sessions N --seed 7 --to DIR`; cached in .cache/bench/) as a dump folder and, up to --mongo_sizes,
 loaded into a FerretDB server started on 127.0.0.1. On each source, each run a
 separate process under a timeout:
 
     drain      read and decode the same documents, discard them (bench/drain.py)
-    naive      the job as a plain per-document Python script (bench/naive.py)
-    pipeline   `python -m pipeline`, DirectRunner (in-memory; and multi_processing, 2 workers); the
-               job runs windows above ~100k sessions in slices by itself (1M: 10), or
-               `--slices N` for every run
+    naive      the frozen independent baseline: plain per-document Python from the contract,
+               bson.json_util, dicts and loops (bench/baseline.py); `--same_code` adds the job's
+               own per-session code in one process (bench/naive.py)
+    pipeline   `python -m pipeline` with its default options; `--direct_modes` adds the
+               DirectRunner's modes given explicitly; the job runs windows above ~100k sessions
+               in slices by itself (1M: 10), or `--slices N` for every run
     stages     the job's transforms cut after read / group / normalize / combine (bench/stages.py)
     spark      SparkRunner local[1] and local[2] (--spark_sizes; needs scripts/fetch_job_servers.sh),
                SDK workers in a worker pool, one per core (--spark_modes pool,loopback)
@@ -35,13 +38,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import data, measure
+from bench import compare, data, measure
 from bench.ferret import REPO, Server
 
 log = logging.getLogger("bench")
 PY = sys.executable
 WINDOW_ARGS = ["--start_date", data.WINDOW[0], "--end_date", data.WINDOW[1]]
 STAGES = ("none", "read", "group", "normalize", "combine")
+NAIVE = "naive baseline (json_util)"
+SAME_CODE = "the job's per-session code, one process (orjson)"
+DEFAULT = "pipeline, default options"
 SPARK_ROWS = {
     "pool": ("pipeline SparkRunner local[1] (pool×1)", "pipeline SparkRunner local[2] (pool×2)"),
     "loopback": ("pipeline SparkRunner local[1] (LOOPBACK)", "pipeline SparkRunner local[2] (LOOPBACK)"),
@@ -87,7 +93,7 @@ class Bench:
         self.env = {**os.environ, "PYTHONPATH": str(REPO), "SPARK_LOCAL_IP": "127.0.0.1"}
         self.stage_sizes = {size(s) for s in args.stage_sizes.split(",") if s}
         self.mongo_stage_sizes = {size(s) for s in args.mongo_stage_sizes.split(",") if s}
-        self.mp_sizes = {size(s) for s in args.multi_processing_sizes.split(",") if s}
+        self.mode_sizes = {size(s) for s in args.direct_mode_sizes.split(",") if s}
 
     def timeout(self, n: int, source: str = "dump") -> float:
         # FerretDB v1 reads about 2,000 documents a second (it scans and decodes in Go);
@@ -131,7 +137,7 @@ class Bench:
     # ------------------------------------------------------------------ one source
 
     def pipeline(
-        self, n, source, src_args, runs, server=None, extra=(), what="pipeline DirectRunner", prefix=(),
+        self, n, source, src_args, runs, server=None, extra=(), what=DEFAULT, prefix=(),
         timeout_source=None,
     ) -> dict:  # fmt: skip
         out = self.tmp / "out"
@@ -140,6 +146,11 @@ class Bench:
         cmd = [*prefix, PY, "-m", "pipeline", *src_args, *WINDOW_ARGS, "--output", str(out), *slices, *extra]
         entry = self.record(n, source, what, cmd, runs=runs, server=server, timeout_source=timeout_source)
         entry["rows_digest"] = _rows_digest(out) if entry.get("returncode") == 0 else None
+        naive_csv = self.tmp / f"naive-{n}.csv"
+        if what == DEFAULT and source == "dump" and entry["rows_digest"] and naive_csv.exists():
+            diffs = compare.differences(compare.read_rows([naive_csv]), compare.read_rows(out.rglob("*.csv")))
+            entry["cells_differing_from_naive"] = len(diffs)
+            entry["first_differences_from_naive"] = diffs[:5]
         shutil.rmtree(out, ignore_errors=True)
         return entry
 
@@ -148,12 +159,13 @@ class Bench:
             cmd = [PY, "-m", "bench.stages", "--stage", stage, *src_args, *WINDOW_ARGS, *extra]
             self.record(n, source, f"stage:{stage}", cmd, runs=runs, server=server)
 
-    def naive(self, n, source, src_args, runs, decoder="json_util", server=None) -> dict:
-        csv = self.tmp / "naive.csv"
-        cmd = [PY, "-m", "bench.naive", *src_args, *WINDOW_ARGS, "--output", str(csv), "--decoder", decoder]
-        entry = self.record(n, source, f"naive ({decoder})", cmd, runs=runs, server=server)
+    def naive(self, n, source, src_args, runs, module="bench.baseline", what=NAIVE, extra=()) -> dict:
+        csv = self.tmp / (f"naive-{n}.csv" if what == NAIVE else "naive.csv")  # kept for the comparison
+        cmd = [PY, "-m", module, *src_args, *WINDOW_ARGS, "--output", str(csv), *extra]
+        entry = self.record(n, source, what, cmd, runs=runs)
         entry["rows_digest"] = _lines_digest(csv) if entry.get("returncode") == 0 else None
-        csv.unlink(missing_ok=True)
+        if what != NAIVE or entry.get("returncode") != 0:
+            csv.unlink(missing_ok=True)
         return entry
 
     def dump(self, ds: data.DataSet) -> None:
@@ -161,16 +173,18 @@ class Bench:
         self.record(n, "dump", "drain (orjson)", [PY, "-m", "bench.drain", *src], runs=runs)
         if n <= self.args.naive_max:
             self.naive(n, "dump", src, runs)
-            if self.args.naive_orjson:
-                self.naive(n, "dump", src, runs, decoder="orjson")
+            if self.args.same_code:
+                self.naive(n, "dump", src, runs, "bench.naive", SAME_CODE, ["--decoder", "orjson"])
         else:
-            self.results.append({"size": n, "source": "dump", "what": "naive (json_util)", "skipped": "--naive_max"})
-        self.pipeline(n, "dump", src, runs)
-        if n in self.mp_sizes:
-            mp = ["--direct_running_mode=multi_processing", f"--direct_num_workers={self.args.workers}"]
-            self.pipeline(
-                n, "dump", src, runs, extra=mp, what=f"pipeline DirectRunner multi_processing×{self.args.workers}"
-            )
+            self.results.append({"size": n, "source": "dump", "what": NAIVE, "skipped": "--naive_max"})
+        self.pipeline(n, "dump", src, runs, what=DEFAULT)
+        if n in self.mode_sizes:
+            for mode in (m for m in self.args.direct_modes.split(",") if m):
+                flags = [f"--direct_running_mode={mode}"]
+                if mode != "in_memory":
+                    flags.append(f"--direct_num_workers={self.args.workers}")
+                label_ = f"pipeline DirectRunner {mode}" + ("" if mode == "in_memory" else f"×{self.args.workers}")
+                self.pipeline(n, "dump", src, runs, extra=flags, what=label_)
         if n in self.stage_sizes:
             self.stages(n, "dump", src, runs)
 
@@ -189,7 +203,7 @@ class Bench:
         drain = [PY, "-m", "bench.drain", *src, *WINDOW_ARGS]
         self.record(n, "ferretdb", "drain (pymongo, dicts)", drain, runs=runs, server=server_pid)
         self.record(n, "ferretdb", "drain (pymongo, raw BSON)", [*drain, "--raw"], runs=runs, server=server_pid)
-        self.pipeline(n, "ferretdb", src, runs, server=server_pid)
+        self.pipeline(n, "ferretdb", src, runs, server=server_pid, what=DEFAULT)
         if n in self.mongo_stage_sizes:
             self.stages(n, "ferretdb", src, runs, server=server_pid)
 
@@ -245,6 +259,7 @@ class Bench:
         mongo_sizes = {size(s) for s in args.mongo_sizes.split(",") if s}
         spark_sizes = {size(s) for s in args.spark_sizes.split(",") if s}
         sets = {n: data.dump_folder(n, args.workers) for n in sizes}
+        self.deadline = time.monotonic() + args.budget_minutes * 60  # the budget starts once the data exist
         report = {"machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                   "data": {label(n): ds.describe() for n, ds in sets.items()}}  # fmt: skip
         for n in sizes:
@@ -286,7 +301,8 @@ def _rows_digest(out: Path) -> str | None:
 
 
 def summarize(results: list[dict]) -> dict:
-    """Stage times (differences of the cuts) and the target ratios, per size and source."""
+    """Stage times (differences of the cuts), the target ratios per size and source, and
+    `targets`: each target of docs/benchmarks.md with its measured figure."""
     by = {(r["size"], r["source"], r["what"]): r for r in results}
 
     def wall(n, source, what):
@@ -294,12 +310,20 @@ def summarize(results: list[dict]) -> dict:
         return r["wall_s"] if r and r.get("returncode") == 0 and not r.get("timed_out") else None
 
     summary: dict = {}
+    targets: list[dict] = []
+
+    def target(name: str, value: float | None, bound: float, higher: bool, goal: float | None = None) -> None:
+        met = None if value is None else (value >= bound if higher else value <= bound)
+        goal_met = None if value is None or goal is None else (value >= goal if higher else value <= goal)
+        targets.append({"target": name, "measured": value, "bound": f"{'>=' if higher else '<='} {bound:g}",
+                        "met": met, "goal": goal, "goal_met": goal_met})  # fmt: skip
+
     sizes = sorted({r["size"] for r in results})
     for n in sizes:
         s: dict = {}
         for source in ("dump", "ferretdb"):
             cuts = [wall(n, source, f"stage:{st}") for st in STAGES]
-            full = wall(n, source, "pipeline DirectRunner")
+            full = wall(n, source, DEFAULT)
             if all(c is not None for c in cuts) and full is not None:
                 s[f"{source}_stages_s"] = {
                     "fixed": cuts[0],
@@ -309,44 +333,70 @@ def summarize(results: list[dict]) -> dict:
                     "combine": cuts[4] - cuts[3],
                     "format+write+publish": full - cuts[4],
                 }
-        naive = wall(n, "dump", "naive (json_util)")
-        direct = {w: wall(n, "dump", w) for (m, src, w) in by if m == n and src == "dump" and "DirectRunner" in w}
-        direct = {k: v for k, v in direct.items() if v}
-        if naive and direct:
-            best = min(direct, key=direct.get)
-            s["naive_over_pipeline"] = {"ratio": naive / direct[best], "pipeline": best, "target": ">= 2"}
-        drain_f = wall(n, "ferretdb", "drain (pymongo, dicts)")
-        drain_raw = wall(n, "ferretdb", "drain (pymongo, raw BSON)")
-        piped = wall(n, "ferretdb", "pipeline DirectRunner")
-        if piped and (drain_f or drain_raw):
-            s["pipeline_over_drain"] = {
-                "vs_dicts": piped / drain_f if drain_f else None,
-                "vs_raw": piped / drain_raw if drain_raw else None,
-                "target": "<= 1.5",
-            }
+        naive, default = wall(n, "dump", NAIVE), wall(n, "dump", DEFAULT)
         drain_d = wall(n, "dump", "drain (orjson)")
-        if drain_d and direct:
-            s["dump_pipeline_over_drain"] = min(direct.values()) / drain_d
+        if naive and default:
+            s["naive_over_pipeline"] = naive / default
+        if drain_d and default:
+            s["pipeline_over_drain"] = default / drain_d
+        drain_f = wall(n, "ferretdb", "drain (pymongo, dicts)")
+        piped = wall(n, "ferretdb", DEFAULT)
+        if piped and drain_f:
+            s["ferretdb_pipeline_over_drain"] = piped / drain_f
         for mode, (one, two) in SPARK_ROWS.items():
             s1, s2 = wall(n, "dump", one), wall(n, "dump", two)
             if s1 and s2:
-                s[f"spark_local2_over_local1_{mode}"] = {"ratio": s1 / s2, "target": ">= 1.6"}
-        reference = by.get((n, "dump", "pipeline DirectRunner"), {}).get("rows_digest")
+                s[f"spark_local2_over_local1_{mode}"] = s1 / s2
+        reference = by.get((n, "dump", DEFAULT), {}).get("rows_digest")
         spark = {w: r.get("rows_digest") for (m, src, w), r in by.items() if m == n and "SparkRunner" in w}
         spark = {w: d for w, d in spark.items() if d}
         if spark:
             # every Spark run wrote the same rows (and the DirectRunner's, when it ran)
             s["spark_rows_equal"] = len(set(spark.values()) | ({reference} if reference else set())) == 1
             s["spark_rows_compared_with_direct"] = bool(reference)
-        nd = by.get((n, "dump", "naive (json_util)"), {}).get("rows_digest")
-        pd = by.get((n, "dump", "pipeline DirectRunner"), {}).get("rows_digest")
-        if nd and pd:
-            s["naive_rows_equal_pipeline_rows"] = nd == pd
+        digests = {w: r.get("rows_digest") for (m, src, w), r in by.items() if m == n and src == "dump"}
+        cells = by.get((n, "dump", DEFAULT), {}).get("cells_differing_from_naive")
+        if cells is not None:
+            # cell by cell (bench/compare.py: float sums to 1e-9 relative)
+            s["naive_rows_equal_pipeline_rows"] = cells == 0
+        modes = {w: d for w, d in digests.items() if d and w.startswith("pipeline DirectRunner")}
+        if modes and reference:
+            s["direct_modes_rows_equal_default"] = all(d == reference for d in modes.values())
+        rss = by.get((n, "dump", DEFAULT), {}).get("peak_rss_mb")
+        if rss:
+            s["peak_rss_mb"] = rss
         summary[label(n)] = s
-    rss = {n: by.get((n, "dump", "pipeline DirectRunner"), {}).get("peak_rss_mb") for n in sizes}
-    if rss.get(1_000_000) and rss.get(100_000):
-        summary["rss_1M_over_100k"] = {"ratio": rss[1_000_000] / rss[100_000], "target": "<= 1.5"}
+    get = {n: summary.get(label(n), {}) for n in (10_000, 100_000, 1_000_000)}
+    for n in (10_000, 100_000):
+        if n in sizes and "naive_rows_equal_pipeline_rows" in get[n]:
+            target(f"{label(n)} dump: naive rows = pipeline rows (cells differing)",
+                   by[(n, "dump", DEFAULT)]["cells_differing_from_naive"], 0, False)  # fmt: skip
+    if 100_000 in sizes:
+        target("100k dump: naive ÷ pipeline", get[100_000].get("naive_over_pipeline"), 3, True, 5)
+        target("100k dump: pipeline ÷ orjson drain", get[100_000].get("pipeline_over_drain"), 8, False, 4)
+    if 10_000 in sizes:
+        target("10k dump: naive ÷ pipeline", get[10_000].get("naive_over_pipeline"), 2, True)
+    if 100_000 in sizes and any(r["source"] == "ferretdb" for r in results):
+        target("FerretDB 100k: pipeline ÷ pymongo drain", get[100_000].get("ferretdb_pipeline_over_drain"), 1.2, False)
+    rss = {n: get[n].get("peak_rss_mb") for n in get}
+    if rss[100_000]:
+        target("peak RSS at 100k, GB", rss[100_000] / 1024, 1, False)
+    if rss[1_000_000] and rss[100_000]:
+        target("peak RSS 1M ÷ 100k", rss[1_000_000] / rss[100_000], 1.2, False)
+    if get[1_000_000].get("spark_local2_over_local1_pool"):
+        target("Spark 1M: local[2] ÷ local[1]", get[1_000_000]["spark_local2_over_local1_pool"], 1.8, True)
+    summary["targets"] = targets
     return summary
+
+
+def targets_table(report: dict) -> str:
+    lines = ["| target | measured | bound | met | goal |", "|---|---:|---|---|---|"]
+    for t in report["summary"].get("targets", []):
+        value = "not measured" if t["measured"] is None else f"{t['measured']:.2f}"
+        met = {True: "**met**", False: "not met", None: "—"}[t["met"]]
+        goal = "" if t["goal"] is None else f"{t['goal']:g} ({'met' if t['goal_met'] else 'not met'})"
+        lines.append(f"| {t['target']} | {value} | {t['bound']} | {met} | {goal} |")
+    return "\n".join(lines)
 
 
 def table(report: dict) -> str:
@@ -396,6 +446,8 @@ def cpu_breakdown(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="the 10k and 100k dump rows only (drain, naive baseline, "
+                   "pipeline with default options) and their ratios: under 5 minutes once the data exist")  # fmt: skip
     p.add_argument("--sizes", default="10k,100k", help="comma list: 10k, 100k, 1m, …")
     p.add_argument("--mongo_sizes", default="10k,100k", help="sizes also loaded into FerretDB and read from it")
     p.add_argument("--spark_sizes", default="", help="sizes also run on the SparkRunner, local[1] and local[2]")
@@ -410,16 +462,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", help="write the whole report here")
     p.add_argument("--workers", type=int, default=2, help="multi_processing workers and generator processes")
     p.add_argument("--timeout", type=float, default=0, help="seconds per run (default 120 + 4 ms a session)")
-    p.add_argument("--budget_minutes", type=float, default=120, help="bound on the whole run")
+    p.add_argument("--budget_minutes", type=float, default=None, help="bound on the whole run, from when the "
+                   "data exist (default 120; --quick: 5)")  # fmt: skip
     p.add_argument("--stage_sizes", default="10k,100k", help="sizes that also get the stage-isolated runs")
     p.add_argument("--mongo_stage_sizes", default="10k", help="FerretDB sizes that also get the stage runs")
-    p.add_argument("--multi_processing_sizes", default="10k,100k", help="sizes also run with multi_processing")
+    p.add_argument("--direct_modes", default="in_memory,multi_processing", help="DirectRunner modes also run, "
+                   "given explicitly (in_memory, multi_threading, multi_processing; --workers workers)")  # fmt: skip
+    p.add_argument("--direct_mode_sizes", default="10k,100k", help="sizes that get the --direct_modes runs")
     p.add_argument("--naive_max", type=size, default=100_000, help="largest size for the naive script (it holds "
                    "every document in memory: about 19 GB at 1M)")  # fmt: skip
-    p.add_argument("--naive_orjson", action="store_true", help="also the naive script with the fast decoder")
+    p.add_argument("--same_code", action="store_true", help="also the job's own per-session code in one process "
+                   "(bench/naive.py, orjson): the job without Beam")  # fmt: skip
     p.add_argument("--slices", default="", help="--slices for every pipeline run (default: the job chooses: one "
                    "slice per ~100,000 sessions on the DirectRunner, 1 on Spark)")  # fmt: skip
     args = p.parse_args(argv)
+    if args.quick:
+        args.sizes, args.mongo_sizes, args.spark_sizes = "10k,100k", "", ""
+        args.stage_sizes = args.mongo_stage_sizes = args.direct_mode_sizes = ""
+    if args.budget_minutes is None:
+        args.budget_minutes = 5 if args.quick else 120
     args.spark_jvm = args.spark_jvm or ["-XX:TieredStopAtLevel=1"]
     unknown = {m for m in args.spark_modes.split(",") if m} - set(SPARK_ROWS)
     if unknown:
@@ -430,6 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     text = table(report)
     print(text)
     print(cpu_breakdown(report))
+    print(targets_table(report))
     print(json.dumps(report["summary"], indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps({**report, "table": text}, indent=1))

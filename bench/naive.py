@@ -1,6 +1,8 @@
-"""The naive baseline: the job as a plain Python script, the way the original Glue
-job worked: decode every document into a dict, group the runs by session in a
-dict, loop over the sessions, write one CSV.
+"""The job's own per-session code in one process, without Beam (`python -m bench
+--same_code`): decode every document into a dict, group the runs by session in a
+dict, loop over the sessions, write one CSV. Not the baseline of the ratios: it
+runs the job's code, so it speeds up with the job; the independent, frozen
+baseline is bench/baseline.py.
 
     python -m bench.naive --source DIR|mongodb://… [--database DB] --start_date … --end_date …
                           --output rows.csv [--decoder json_util|orjson]

@@ -46,36 +46,19 @@ def output_of(root: str) -> str:
         root = head
 
 
-def published_windows(output: str) -> list[tuple[dict[str, Any], str]]:
-    """(manifest, its path) of every window published under `output`, in any layout
-    (the output itself, window_start=…/, window_start=…/window_end=…/).
-
-    A local stand-in for the publish area's listing of published windows."""
-    patterns = [
-        publish.join(output, publish.MANIFEST),
-        publish.join(output, f"{publish.PARTITION_KEY}=*", publish.MANIFEST),
-        publish.join(output, f"{publish.PARTITION_KEY}=*", "window_end=*", publish.MANIFEST),
-    ]
-    found = []
-    for pattern in patterns:
-        for path in sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list):
-            try:
-                found.append((_read_json(path), path))
-            except (OSError, ValueError):
-                continue  # an unreadable manifest is no baseline
-    return found
-
-
 def previous_profile(output: str, start: float) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """(profile, about) of the latest published window ending at or before `start`."""
     best = None
-    for manifest, path in published_windows(output):
-        end = manifest.get("window", {}).get("end_epoch")
-        doc = (manifest.get("documents") or {}).get("profile")
-        if end is None or doc is None or float(end) > start:
+    for window, path in publish.published_windows(output):
+        if window.end > start or (best is not None and window.end <= best[0]):
             continue
-        if best is None or float(end) > best[0]:
-            best = (float(end), manifest, path, doc["path"])
+        try:
+            manifest = _read_json(path)
+        except (OSError, ValueError):
+            continue  # an unreadable manifest is no baseline
+        doc = (manifest.get("documents") or {}).get("profile")
+        if doc is not None:
+            best = (window.end, manifest, path, doc["path"])
     if best is None:
         return None
     _, manifest, path, profile_path = best

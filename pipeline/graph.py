@@ -10,6 +10,7 @@ from pipeline.options import Config
 from transforms.features import ComputeFeatures
 from transforms.normalize import NormalizeSessions
 from transforms.profile import PROFILE_PREFIX, WriteProfile
+from transforms.quarantine import CountQuarantine
 from transforms.read_dump import ReadDump, resolve_dump_folder
 from transforms.read_mongo import ReadMongo
 from transforms.simulated import ReadSimulated, parse_sim_uri
@@ -56,7 +57,7 @@ def build(p: beam.Pipeline, cfg: Config, run_dir: str, part: Slice = WHOLE) -> N
         counts,
         read["sessions"] | "CountRead" >> CountAs("sessions_read"),
         rows | "CountRows" >> CountAs("rows_written"),
-        quarantine | "CountQuarantined" >> CountAs("quarantined"),
+        quarantine | "CountQuarantined" >> CountQuarantine(),  # and unreadable_records
         orphans | "OrphanCounts" >> beam.Map(lambda n: ("orphaned_runs", n)),
     ) | "AllCounts" >> beam.Flatten()
     write = WriteDataset(run_dir, cfg.num_shards, cfg.format, part.tag)

@@ -11,13 +11,16 @@ import datetime as dt
 import logging
 import os
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline import documents, publish, slices
+from pipeline import catalog, documents, interrupts, publish, slices
+from pipeline.lease import Lease
 from pipeline.options import Config, UpToDate, UsageError, beam_args_of, parse, parse_publish
+from pipeline.runlog import close_run_log, open_run_log
 from pipeline.runners import executable_path, follow_up_commands, jar_runner, runner_details
 from transforms.read_dump import dump_files, dump_folder_exists, resolve_dump_folder
 from transforms.read_mongo import client
@@ -26,6 +29,7 @@ from transforms.simulated import parse_sim_uri
 
 log = logging.getLogger("session_features")
 EXIT_USAGE, EXIT_FAILED = 2, 1
+EXIT_CATALOG = 3  # the dataset is published, its SageMaker manifest or catalog partition is not
 FEATURE_SET_VERSION = "v1.1"
 
 
@@ -53,7 +57,7 @@ def check_source(cfg: Config) -> None:
     if not cfg.database:
         raise UsageError("--database is required when the MongoDB URI names none (env MONGO_DATABASE)")
     try:
-        mongo = client(cfg.source)
+        mongo = client(cfg.source, check=True)
         with mongo:
             mongo.admin.command("ping")
             names = mongo[cfg.database].list_collection_names()
@@ -62,7 +66,9 @@ def check_source(cfg: Config) -> None:
     except pymongo.errors.OperationFailure as exc:
         raise UsageError(f"MongoDB refused the request: {redact(str(exc.details or exc))[:300]}") from None
     except pymongo.errors.PyMongoError as exc:
-        first = redact(str(exc)).split(",")[0][:200]
+        # pymongo's text: "<host>: <reason> (configured timeouts: …), Timeout: 4.0s, Topology
+        # Description: …"; the reason for each host, whole, is what a user needs.
+        first = redact(_first_line(exc)).split(", Timeout: ")[0]
         raise UsageError(f"cannot reach MongoDB at {redact(cfg.source)}: {first}") from None
     if cfg.collection not in names:
         raise UsageError(f"database {cfg.database!r} has no collection {cfg.collection!r}")
@@ -88,6 +94,7 @@ _AWS_FLAGS = {
     "--s3_access_key_id": "AWS_ACCESS_KEY_ID",
     "--s3_secret_access_key": "AWS_SECRET_ACCESS_KEY",
     "--s3_session_token": "AWS_SESSION_TOKEN",
+    "--glue_endpoint_url": "AWS_ENDPOINT_URL_GLUE",  # boto3 reads it for Glue calls
 }
 
 
@@ -126,6 +133,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         cfg, _ = parse(argv, last_end=publish.last_published_end)
         check_source(cfg)
         check_output(cfg.output)
+        catalog.check(cfg, FEATURE_SET_VERSION)
         jar = executable_path(beam_args)
         if jar:
             jar_runner(_runner(beam_args))  # a usage error for runners that build no jars
@@ -137,74 +145,148 @@ def run(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
 
     started = dt.datetime.now(dt.UTC)
-    root = publish.dataset_root(cfg.output, cfg.window, cfg.hive)
+    root = publish.dataset_root(cfg.output, cfg.window)
     if jar and not publish.is_remote(root):
         root = os.path.abspath(root)  # the jar runs later, maybe from another folder
     run_id = publish.new_run_id(started)
-    run_dir = publish.join(root, run_id)
     runner = _runner(beam_args)
     if not any(a.startswith("--runner") for a in beam_args):
         beam_args = [*beam_args, f"--runner={runner}"]
-    log.info(
-        "reading %s (%s) for %s .. %s with %s",
-        redact(cfg.source),
-        cfg.collection,
-        *cfg.window.describe().values(),
-        runner,
-    )
-    count = 1 if jar else slices.choose(cfg, runner)  # a jar is one pipeline
-    try:
-        slices.run(cfg, beam_args, run_dir, count)
-    except Exception as exc:  # noqa: BLE001 - the run failed: one line, nothing published
-        publish.discard(run_dir)
-        print(f"session-features: the run failed, nothing was published: {redact(_first_line(exc))}", file=sys.stderr)
-        log.debug("run failure", exc_info=True)
+    info = {
+        "feature_set_version": FEATURE_SET_VERSION,
+        "run_id": run_id,
+        "window": {
+            **cfg.window.describe(),
+            "start_epoch": cfg.window.start,
+            "end_epoch": cfg.window.end,
+            "start_date": cfg.start_date,
+            "end_date": cfg.end_date,
+        },
+        "source": {
+            "kind": cfg.source_kind,
+            "uri": redact(cfg.source),
+            "database": cfg.database,
+            "collection": cfg.collection,
+            "runs_collection": cfg.runs_collection,
+        },
+        "runner": runner,
+        "runner_details": runner_details(beam_args),
+        "format": cfg.format,
+        "partition": publish.partition(cfg.window),
+        "slices": 1,  # a jar is one pipeline; a run chooses below
+        **({"glue_table": cfg.glue_table} if cfg.glue_table else {}),
+        "started_at": started.isoformat().replace("+00:00", "Z"),
+    }
+    if cfg.max_quarantined_share is not None:
+        info[GUARD] = cfg.max_quarantined_share
+    with _RunLog(run_id, cfg.verbose) as run_log:
+        log.info(
+            "reading %s (%s) for %s .. %s with %s",
+            redact(cfg.source),
+            cfg.collection,
+            *cfg.window.describe().values(),
+            runner,
+        )
+        attempt = _Attempt(root, publish.join(root, run_id), run_log.path)
+        if jar:
+            return attempt.guarded(lambda: _build_jar(cfg, beam_args, attempt, info, jar))
+
+        def run_and_publish() -> int:
+            info["slices"] = slices.choose(cfg, runner)
+            with Lease(attempt.run_dir, run_id) as lease:
+                slices.run(cfg, beam_args, attempt.run_dir, info["slices"])
+                return _publish(attempt, info, _CLUSTER_HINT, lease)
+
+        return attempt.guarded(run_and_publish)
+
+
+GUARD = "max_quarantined_share"  # kept in a pending manifest for `publish`, not in the manifest
+_CLUSTER_HINT = "with a cluster, --output must be storage the workers share, e.g. s3://…"
+
+
+class _RunLog:
+    """The run's log file (pipeline/runlog.py) for the length of the run. Tracebacks
+    (Beam logs one for a failing transform) go there only; -v shows them and DEBUG
+    on the console too."""
+
+    def __init__(self, run_id: str, verbose: bool = False):
+        self.run_id, self.verbose = run_id, verbose
+        self.consoles = [h for h in logging.getLogger().handlers if not isinstance(h, logging.FileHandler)]
+
+    @staticmethod
+    def _no_traceback(record: logging.LogRecord) -> bool:
+        return not record.exc_info
+
+    def __enter__(self) -> _RunLog:
+        self.path = open_run_log(self.run_id)
+        for handler in self.consoles:
+            if self.verbose:
+                handler.setLevel(logging.DEBUG)
+            else:
+                handler.addFilter(self._no_traceback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handler in self.consoles:
+            handler.removeFilter(self._no_traceback)
+        close_run_log(self.path)
+
+
+class _Attempt:
+    """One run folder on its way to being published: what a failure or a signal removes,
+    unless the manifest naming it is written already."""
+
+    def __init__(self, root: str, run_dir: str, log_file: object, keep: bool = False):
+        self.root, self.run_dir, self.log_file = root, run_dir, log_file
+        self.keep = keep  # a jar's run folder: kept on failure (run the jar again, then publish)
+        self.published = False
+
+    def discard(self) -> None:
+        if not (self.published or self.keep):
+            publish.discard(self.run_dir)
+
+    def fail(self, what: str) -> int:
+        """One line on stderr (the details are in the log file); the run folder removed."""
+        self.discard()
+        print(f"session-features: {what} (log: {self.log_file})", file=sys.stderr)
         return EXIT_FAILED
 
-    return _finish(
-        root,
-        run_dir,
-        {
-            "feature_set_version": FEATURE_SET_VERSION,
-            "run_id": run_id,
-            "window": {
-                **cfg.window.describe(),
-                "start_epoch": cfg.window.start,
-                "end_epoch": cfg.window.end,
-                "start_date": cfg.start_date,
-                "end_date": cfg.end_date,
-            },
-            "source": {
-                "kind": cfg.source_kind,
-                "uri": redact(cfg.source),
-                "database": cfg.database,
-                "collection": cfg.collection,
-                "runs_collection": cfg.runs_collection,
-            },
-            "runner": runner,
-            "runner_details": runner_details(beam_args),
-            "format": cfg.format,
-            "partition": {publish.PARTITION_KEY: publish.partition_value(cfg.window)} if cfg.hive else None,
-            "slices": count,
-            "started_at": started.isoformat().replace("+00:00", "Z"),
-        },
-        jar,
-        beam_args,
-    )
+    def guarded(self, work: Callable[[], int]) -> int:
+        """`work()`'s exit code; a failure or SIGTERM/SIGINT ends in one line."""
+        try:
+            with interrupts.raised():
+                code = work()
+        except interrupts.Interrupted as stop:
+            log.debug("stopped by %s", stop.name, exc_info=True)
+            if self.published:
+                log.warning("%s arrived after the dataset was published; earlier runs are removed next time", stop.name)
+                return 0
+            self.discard()
+            removed = "the run's folder was kept" if self.keep else "the run's folder was removed"
+            print(
+                f"session-features: stopped by {stop.name}: {removed}, nothing was published (log: {self.log_file})",
+                file=sys.stderr,
+            )
+            return 128 + stop.signum
+        except Exception as exc:  # noqa: BLE001 - the run failed: one line, the traceback in the log file
+            log.debug("run failure", exc_info=True)
+            if self.published:
+                log.warning("after publishing: %s", redact(_first_line(exc)))
+                return 0
+            return self.fail(f"the run failed, nothing was published: {redact(_first_line(exc))}")
+        if code:
+            self.discard()
+        return code
 
 
-def _finish(root: str, run_dir: str, info: dict, jar: str | None, beam_args: list[str]) -> int:
-    """Publish a run that ran; for a run built as a jar, leave its manifest pending and log what to run next."""
-    if jar:
-        publish.write_pending(run_dir, info)
-        log.info("built %s: nothing ran and nothing was published; run the jar, then publish:", jar)
-        for command in follow_up_commands(info["runner"], jar, run_dir, beam_args):
-            log.info("  %s", command)
-        return 0
-    code = _publish(root, run_dir, info, "with a cluster, --output must be storage the workers share, e.g. s3://…")
-    if code:
-        publish.discard(run_dir)
-    return code
+def _build_jar(cfg: Config, beam_args: list[str], attempt: _Attempt, info: dict, jar: str) -> int:
+    """Build the jar; its manifest stays pending; log what to run next."""
+    slices.run(cfg, beam_args, attempt.run_dir, 1)
+    publish.write_pending(attempt.run_dir, info)
+    log.info("built %s: nothing ran and nothing was published; run the jar, then publish:", jar)
+    for command in follow_up_commands(info["runner"], jar, attempt.run_dir, beam_args):
+        log.info("  %s", command)
+    return 0
 
 
 def publish_built_run(argv: list[str]) -> int:
@@ -231,23 +313,35 @@ def publish_built_run(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    code = _publish(publish.run_root(run_dir), run_dir, info, "the jar has not run, or it failed")
-    if code == 0:
-        publish.remove_pending(run_dir)
-    return code
+    with _RunLog(f"{info.get('run_id', 'run')}-publish") as run_log:
+        attempt = _Attempt(publish.run_root(run_dir), run_dir, run_log.path, keep=True)
+
+        def publish_pending() -> int:
+            code = _publish(attempt, dict(info), "the jar has not run, or it failed")
+            if code in (0, EXIT_CATALOG):
+                publish.remove_pending(run_dir)
+            return code
+
+        return attempt.guarded(publish_pending)
 
 
-def _publish(root: str, run_dir: str, info: dict, why_no_counts: str) -> int:
-    """Read the run's counts, write the manifest, log the summary; the exit code."""
+def _publish(attempt: _Attempt, info: dict, why_no_counts: str, lease: Lease | None = None) -> int:
+    """Read the run's counts, check them, write the manifest, remove what no one needs
+    any more, log the summary; the exit code."""
+    root, run_dir = attempt.root, attempt.run_dir
+    guard = info.pop(GUARD, None)
     try:
-        counts = publish.read_counts(run_dir)
+        counts = publish.read_counts(run_dir, info.get("slices"))
     except publish.NoCounts:
-        print(
-            f"session-features: the runner wrote no counts to {redact(run_dir)}; {why_no_counts}; "
-            "nothing was published",
-            file=sys.stderr,
+        return attempt.fail(f"the runner wrote no counts to {redact(run_dir)}; {why_no_counts}; nothing was published")
+    share = publish.quarantined_share(counts)
+    if guard is not None and share > guard:
+        bad = counts["quarantined"] + counts["unreadable_records"]
+        return attempt.fail(
+            f"{share:.1%} of the window's input was quarantined or unreadable ({bad:,} of "
+            f"{bad + counts['rows_written']:,}), above --max_quarantined_share {guard:g}; nothing was published"
         )
-        return EXIT_FAILED
+    replaced = publish.current_run(root)
     finished = dt.datetime.now(dt.UTC)
     info = {**info, "counts": counts, "finished_at": finished.isoformat().replace("+00:00", "Z")}
     try:
@@ -256,17 +350,39 @@ def _publish(root: str, run_dir: str, info: dict, why_no_counts: str) -> int:
         log.warning("published without profile, report, schema and card: %s", redact(_first_line(exc)))
         log.debug("documents failure", exc_info=True)
         docs, drift = {}, None
-    manifest = publish.write_manifest(root, run_dir, info, docs)
+    manifest_path = publish.join(root, publish.MANIFEST)
+    with interrupts.held() as signals:
+        if lease is not None and not FileSystems.exists(lease.path):
+            raise publish.FilesMissing(f"the run's folder {run_dir} was removed while it ran")
+        manifest = publish.write_manifest(root, run_dir, info, docs)
+        attempt.published = True
+    if signals:
+        log.warning("a stop signal arrived while the manifest was written; the run finished publishing first")
+    # SageMaker manifests and Glue partitions, before the replaced run's folder goes: a
+    # partition the catalog could not move keeps pointing at data that still exists.
+    failure = catalog.after_publish(root, manifest)
+    if failure:
+        print(f"session-features: {redact(failure)}", file=sys.stderr)
+        return EXIT_CATALOG
+    try:
+        removed = publish.remove_other_runs(root, keep=run_dir, replaced=replaced)
+        log.debug("removed run folders no manifest needs: %s", removed or "none")
+    except Exception as exc:  # noqa: BLE001 - the dataset is published; the next run cleans up
+        log.debug("cleanup failure", exc_info=True)
+        log.warning(
+            "published, but removing earlier runs failed (the next run of this window removes them): %s",
+            redact(_first_line(exc)),
+        )
     seconds = (finished - dt.datetime.fromisoformat(info["started_at"].replace("Z", "+00:00"))).total_seconds()
     log.info(
-        "done: %s rows, %s quarantined, %s duplicates, %s orphaned runs in %.1f s (%.0f sessions/s) → %s",
+        "done: %s rows, %s quarantined, %s unreadable records in %.1f s (%.0f sessions/s) → %s (log: %s)",
         f"{counts['rows_written']:,}",
         f"{counts['quarantined']:,}",
-        f"{counts['duplicates']:,}",
-        f"{counts['orphaned_runs']:,}",
+        f"{counts['unreadable_records']:,}",
         seconds,
         counts["sessions_read"] / max(seconds, 1e-9),
-        redact(publish.join(root, publish.MANIFEST)),
+        redact(manifest_path),
+        attempt.log_file,
     )
     if drift is not None:
         log.info(
@@ -275,7 +391,7 @@ def _publish(root: str, run_dir: str, info: dict, why_no_counts: str) -> int:
             drift["previous"]["end"],
             drift["flagged"],
         )
-    log.debug("manifest: %s", manifest)
+    print(redact(manifest_path))  # stdout: the manifest's path alone, for scripts
     return 0
 
 
@@ -304,8 +420,61 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:300]
 
 
-def main() -> None:
+# Warnings no user can act on: Beam's sink when a run wrote no quarantine shard, and
+# Beam starting, waiting for and stopping a job server (steps of every Spark/Flink run).
+NOT_ACTIONABLE = (
+    "No shards found to finalize",
+    "Really starting service at",
+    "Really destroying service at",
+    "Waiting for grpc channel to be ready",
+)
+
+
+class ConsoleFilter(logging.Filter):
+    """The console shows this program's progress lines and other libraries' actionable
+    warnings; everything else (job server and worker output, botocore's credential
+    lookups, DEBUG detail) goes only to the run's log file (pipeline/runlog.py)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == log.name or record.name.startswith(log.name + "."):
+            return True
+        if record.levelno < logging.WARNING or record.getMessage().startswith(NOT_ACTIONABLE):
+            return False
+        return not (record.exc_info and hung_up(record.exc_info[1]))
+
+
+def hung_up(exc: BaseException | None) -> bool:
+    """A gRPC stream the runner cancelled: Spark and Flink close a loopback worker's data
+    channel at the end of each stage, and Beam's worker threads report it as an error."""
+    code = getattr(exc, "code", None)
+    return callable(code) and getattr(code(), "name", None) == "CANCELLED"
+
+
+def log_thread_exception(args: threading.ExceptHookArgs) -> None:
+    """Uncaught exceptions of threads (Beam's worker threads) go through logging, so the
+    run's log file has them and the console only those that are not a hung-up stream."""
+    level = logging.DEBUG if hung_up(args.exc_value) else logging.ERROR
+    thread = args.thread.name if args.thread else "?"
+    exc_info = (args.exc_type, args.exc_value, args.exc_traceback) if args.exc_value else None
+    logging.getLogger("threads").log(level, "exception in thread %s", thread, exc_info=exc_info)
+
+
+def setup_logging() -> None:
+    """INFO progress on stderr; `LOG_LEVEL=DEBUG` (any standard level) shows every library's records too."""
+    level = os.environ.get("LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    for noisy in ("apache_beam", "pymongo"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    console = logging.getLogger().handlers[0]
+    if level != "INFO" and logging.getLevelName(level) in range(0, 60):
+        console.setLevel(level)
+        logging.getLogger().setLevel(min(logging.INFO, console.level))
+        return
+    console.addFilter(ConsoleFilter())
+    threading.excepthook = log_thread_exception
+    # Their DEBUG detail (every bundle, command, request) is too much even for the log file.
+    for chatty in ("apache_beam", "pymongo", "botocore", "urllib3", "grpc"):
+        logging.getLogger(chatty).setLevel(logging.INFO)
+
+
+def main() -> None:
+    setup_logging()
     sys.exit(run())

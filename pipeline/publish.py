@@ -1,18 +1,20 @@
 """Publishing a finished run: the manifest is written last and is the only entry
-point to a dataset; run folders it no longer names are removed afterwards.
+point to a dataset; run folders no manifest needs are removed afterwards.
 
-Layout of a dataset (the output location, or with --hive its
-`window_start=YYYY-MM-DD/` partition under it):
+Every window is a dataset of its own, whatever the options (FEATURES.md §6):
 
-    manifest.json
-    run-<time>-<id>/data/features-00000-of-00002.csv       (or .parquet)
-    run-<time>-<id>/quarantine/quarantine-00000-of-00001.jsonl
+    <output>/window_start=2024-12-01/window_end=2025-01-01/manifest.json
+    <output>/window_start=…/window_end=…/run-<time>-<id>/data/features-00000-of-00002.csv   (or .parquet)
+    <output>/window_start=…/window_end=…/run-<time>-<id>/quarantine/quarantine-00000-of-00001.jsonl
 
 A run writes into its own `run-…` folder, so a reader that follows the manifest
-never sees a half-written dataset. A killed run leaves a folder no manifest
-names; the next successful run of that dataset deletes it. Works the same on
-a local disk and on S3 (Beam's FileSystems); locally the manifest is written
-to a temporary name and renamed, on S3 it is one PUT (all or nothing).
+never sees a half-written dataset. The folder holds the run's lease
+(pipeline/lease.py) while it runs. After publishing, a run removes the run
+folder of the manifest it replaced and the folders of its window whose runs are
+gone (stale lease); never a live run's, never the one the current manifest names,
+never another window's, never a dataset of an older layout. Works the same on a
+local disk and on S3 (Beam's FileSystems); locally the manifest is written to a
+temporary name and renamed, on S3 it is one PUT (all or nothing).
 """
 
 from __future__ import annotations
@@ -22,13 +24,18 @@ import datetime as dt
 import hashlib
 import io
 import json
+import logging
 import os
+import re
 import secrets
 import shutil
+import time
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline import lease
+from pipeline.paths import is_remote, join
 from transforms.columns import COLUMN_NAMES
 from transforms.tables import SESSIONS, TABLES
 from transforms.timestamps import from_epoch
@@ -38,7 +45,10 @@ from transforms.write import COUNTS_PREFIX, DATA_DIR, QUARANTINE_DIR, QUARANTINE
 MANIFEST = "manifest.json"
 PENDING_MANIFEST = "_pending_manifest.json"  # a run built as a jar (--output_executable_path), not yet run
 RUN_PREFIX = "run-"
-PARTITION_KEY = "window_start"
+RUN_ID = re.compile(r"run-(\d{8}T\d{6}Z)-[0-9a-f]{6}")
+PARTITION_KEY, END_KEY = "window_start", "window_end"
+# Where manifests are, relative to --output: this layout, and two older ones (read, never touched).
+_LAYOUTS = re.compile(rf"(?:{PARTITION_KEY}=[^/]+/(?:{END_KEY}=[^/]+/)?)?{re.escape(MANIFEST)}")
 COUNT_NAMES = (
     "sessions_read",
     "rows_written",
@@ -52,24 +62,31 @@ COUNT_NAMES = (
 )
 
 
-def is_remote(path: str) -> bool:
-    return "://" in path and not path.startswith("file://")
+log = logging.getLogger("session_features")
 
 
-def join(base: str, *parts: str) -> str:
-    return "/".join([base.rstrip("/"), *parts]) if is_remote(base) else os.path.join(base, *parts)
+def window_value(epoch: float) -> str:
+    """`2024-12-01` for midnight, else `2024-12-01T060000Z`: a folder name's value."""
+    moment = from_epoch(epoch)
+    if moment.hour == moment.minute == moment.second == moment.microsecond == 0:
+        return moment.strftime("%Y-%m-%d")
+    return moment.strftime("%Y-%m-%dT%H%M%SZ")
 
 
 def partition_value(window: Window) -> str:
-    """`2024-12-01` for a window starting at midnight, else `2024-12-01T060000Z`."""
-    start = from_epoch(window.start)
-    if start.hour == start.minute == start.second == start.microsecond == 0:
-        return start.strftime("%Y-%m-%d")
-    return start.strftime("%Y-%m-%dT%H%M%SZ")
+    """The window's start as a folder name's value."""
+    return window_value(window.start)
 
 
-def dataset_root(output: str, window: Window, hive: bool) -> str:
-    return join(output, f"{PARTITION_KEY}={partition_value(window)}") if hive else output
+def partition(window: Window) -> dict[str, str]:
+    """The manifest's `partition`: the values of the window's folder names (its end is exclusive)."""
+    return {PARTITION_KEY: window_value(window.start), END_KEY: window_value(window.end)}
+
+
+def dataset_root(output: str, window: Window, hive: bool | None = None) -> str:
+    """The window's dataset folder. `hive` is accepted for older callers: the layout is always this one."""
+    values = partition(window)
+    return join(output, f"{PARTITION_KEY}={values[PARTITION_KEY]}", f"{END_KEY}={values[END_KEY]}")
 
 
 def new_run_id(now: dt.datetime) -> str:
@@ -110,6 +127,10 @@ class NoCounts(Exception):
     """The run folder holds no counts file: the pipeline's workers wrote elsewhere, or nothing ran."""
 
 
+class FilesMissing(Exception):
+    """Files the run wrote are gone (the message says which): nothing may be published."""
+
+
 def sum_counts(run_dir: str, tag: str = "") -> tuple[dict[str, int], list[str]]:
     """The counts in a run folder's counts files (those of one slice with `tag`), summed,
     and the files' paths."""
@@ -123,12 +144,15 @@ def sum_counts(run_dir: str, tag: str = "") -> tuple[dict[str, int], list[str]]:
     return counts, paths
 
 
-def read_counts(run_dir: str) -> dict[str, int]:
+def read_counts(run_dir: str, files: int | None = None) -> dict[str, int]:
     """The counts the pipeline wrote (then removed). Raises NoCounts when there are none:
-    every run that ran writes them, even for an empty window."""
+    every run that ran writes them, even for an empty window; FilesMissing when there
+    are fewer than `files` (one a slice)."""
     counts, paths = sum_counts(run_dir)
     if not paths:
         raise NoCounts(run_dir)
+    if files is not None and len(paths) != files:
+        raise FilesMissing(f"{len(paths)} of the {files} slices' counts files are in {run_dir}")
     FileSystems.delete(paths)
     return {**dict.fromkeys(COUNT_NAMES, 0), **counts}
 
@@ -149,12 +173,13 @@ def table_files(run_dir: str) -> dict[str, list[str]]:
 def write_manifest(
     root: str, run_dir: str, info: dict[str, Any], documents: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Describe the run's files, write the manifest atomically, then remove other runs.
+    """Describe the run's files and write the manifest atomically (nothing is removed here).
 
     `files` lists the session table's data files (as in v1); `tables.<name>` gives each
     table's `files` and its `location`: the folder, relative to the manifest, holding
     exactly that table's data files and nothing else (FEATURES.md §6, §7). `documents`:
-    the profile, report, schema and card beside the manifest (pipeline/documents.py)."""
+    the profile, report, schema and card beside the manifest (pipeline/documents.py).
+    Raises FilesMissing, publishing nothing, when the data files hold fewer rows than the counts."""
     tables = {
         name: {
             "location": relative(join(run_dir, TABLES[name].folder, ""), root),
@@ -164,6 +189,11 @@ def write_manifest(
         for name, paths in table_files(run_dir).items()
     }
     data = tables[SESSIONS.name]["files"]
+    expected = info.get("counts", {}).get("rows_written")
+    if expected is not None and sum(f["rows"] for f in data) != expected:
+        raise FilesMissing(
+            f"the data files in {run_dir} hold {sum(f['rows'] for f in data):,} rows, the run wrote {expected:,}"
+        )
     manifest = {
         **info,
         "columns": list(COLUMN_NAMES),
@@ -179,29 +209,92 @@ def write_manifest(
         with FileSystems.create(target) as handle:  # one object PUT: all or nothing
             handle.write(body)
     else:
-        tmp = target + f".{secrets.token_hex(4)}.tmp"
+        tmp = f"{target}.{_name(run_dir)}.tmp"
         with open(tmp, "wb") as handle:
             handle.write(body)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)  # atomic on POSIX
-    remove_other_runs(root, keep=run_dir)
     return manifest
 
 
-def remove_other_runs(root: str, keep: str) -> None:
-    """Delete run folders other than `keep`: earlier datasets and killed runs."""
-    keep_name = keep.rstrip("/").rsplit("/", 1)[-1]
-    if is_remote(root):
-        stale = [p for p in _files(join(root, RUN_PREFIX + "**")) if f"/{keep_name}/" not in p]
-        if stale:
-            FileSystems.delete(stale)
-        return
-    for name in os.listdir(root):
-        if name.startswith(RUN_PREFIX) and name != keep_name:
-            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
-        elif name.startswith(MANIFEST + ".") and name.endswith(".tmp"):
-            os.remove(os.path.join(root, name))  # a manifest a killed run never renamed
+def _name(run_dir: str) -> str:
+    return run_dir.rstrip("/").replace(os.sep, "/").rsplit("/", 1)[-1]
+
+
+def current_run(root: str) -> str | None:
+    """The run folder the window's manifest names, or None."""
+    path = join(root, MANIFEST)
+    try:
+        return json.loads(_read(path)).get("run_id") if FileSystems.exists(path) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _run_folders(root: str) -> dict[str, list[str]]:
+    """Run folders of one window's dataset folder → their files (remote) or [] (local)."""
+    if not is_remote(root):
+        if not os.path.isdir(root):
+            return {}
+        return {n: [] for n in os.listdir(root) if n.startswith(RUN_PREFIX) and os.path.isdir(join(root, n))}
+    folders: dict[str, list[str]] = {}
+    for path in _files(join(root, RUN_PREFIX + "**")):
+        folders.setdefault(relative(path, root).split("/", 1)[0], []).append(path)
+    return folders
+
+
+def _read_lease(path: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(_read(path)) if FileSystems.exists(path) else None
+    except (OSError, ValueError):
+        return None  # half written by an older tool, or unreadable: judged by its age
+
+
+def abandoned(root: str, name: str, now: float) -> bool:
+    """Whether run folder `name` belongs to a run that is gone: its lease is stale, or it
+    has none and started longer than lease.TIMEOUT_S ago. A run built as a jar (a pending
+    manifest) is waiting for `session-features publish`: never abandoned."""
+    folder = join(root, name)
+    if FileSystems.exists(join(folder, PENDING_MANIFEST)):
+        return False
+    held = _read_lease(join(folder, lease.LEASE))
+    if held is not None:
+        return not lease.is_live(held, now)
+    match = RUN_ID.fullmatch(name)
+    started = dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC) if match else None
+    return started is not None and now - started.timestamp() > lease.TIMEOUT_S
+
+
+def remove_other_runs(root: str, keep: str, replaced: str | None = None, now: float | None = None) -> list[str]:
+    """Remove run folders of this window's dataset that no one needs any more: the one the
+    manifest this run replaced named (`replaced`), and abandoned ones. Never `keep`, the
+    folder the manifest names now, a live run's, or a folder this tool did not make.
+    Returns the names removed."""
+    now = time.time() if now is None else now
+    folders = _run_folders(root)
+    gone = [
+        name
+        for name in sorted(folders)
+        if RUN_ID.fullmatch(name) and name != _name(keep) and (name == replaced or abandoned(root, name, now))
+    ]
+    # Read after judging the runs: a run found gone wrote its last manifest (if any)
+    # before it died, so that manifest is the one read here, and its folder is kept.
+    current = current_run(root)
+    removed = []
+    for name in gone:
+        if name == current:
+            continue
+        if folders[name]:
+            FileSystems.delete(folders[name])
+        else:
+            shutil.rmtree(join(root, name), ignore_errors=True)
+        removed.append(name)
+    if not is_remote(root):
+        for entry in os.listdir(root):  # manifests a killed run never renamed
+            run = entry[len(MANIFEST) + 1 : -len(".tmp")] if entry.startswith(MANIFEST + ".") else ""
+            if entry.endswith(".tmp") and RUN_ID.fullmatch(run) and (run in removed or run not in folders):
+                os.remove(join(root, entry))
+    return removed
 
 
 def discard(run_dir: str) -> None:
@@ -217,15 +310,35 @@ def discard(run_dir: str) -> None:
         pass
 
 
+def published_windows(output: str) -> list[tuple[Window, str]]:
+    """Every window published under `output`, in any layout this tool has written
+    (`manifest.json` in `output`, under `window_start=S/`, under `window_start=S/window_end=E/`),
+    with its manifest's path, sorted by window."""
+    found = set()
+    for pattern in (MANIFEST, f"{PARTITION_KEY}=*/{MANIFEST}", f"{PARTITION_KEY}=*/{END_KEY}=*/{MANIFEST}"):
+        found.update(p for p in _files(join(output, *pattern.split("/"))) if _LAYOUTS.fullmatch(relative(p, output)))
+    windows = []
+    for path in sorted(found):
+        try:
+            window = json.loads(_read(path)).get("window", {})
+            windows.append((Window(float(window["start_epoch"]), float(window["end_epoch"])), path))
+        except (OSError, ValueError, KeyError, TypeError):
+            log.warning("skipping %s: not a manifest this tool can read", path)
+    return sorted(windows)
+
+
 def last_published_end(output: str) -> float | None:
-    """The end of the latest window published under `output` (its manifests), or None."""
-    candidates = _files(join(output, MANIFEST)) + _files(join(output, f"{PARTITION_KEY}=*", MANIFEST))
-    ends = []
-    for path in candidates:
-        window = json.loads(_read(path)).get("window", {})
-        if window.get("end_epoch") is not None:
-            ends.append(float(window["end_epoch"]))
+    """The end of the latest window published under `output` (any layout), or None."""
+    ends = [window.end for window, _ in published_windows(output)]
     return max(ends) if ends else None
+
+
+def quarantined_share(counts: dict[str, int]) -> float:
+    """(quarantined + unreadable_records) ÷ (those + rows_written): the share of the
+    window's input that gave no row; 0 for a window without input."""
+    bad = counts.get("quarantined", 0) + counts.get("unreadable_records", 0)
+    total = bad + counts.get("rows_written", 0)
+    return bad / total if total else 0.0
 
 
 def run_root(run_dir: str) -> str:

@@ -42,3 +42,12 @@ def open_run_log(run_id: str) -> Path:
     root.addHandler(handler)
     root.setLevel(min(root.level or logging.WARNING, logging.DEBUG))
     return path
+
+
+def close_run_log(path: Path) -> None:
+    """Stop writing to the run's log file (a process may run several runs, as tests do)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename) == Path(path).absolute():
+            root.removeHandler(handler)
+            handler.close()

@@ -1,8 +1,7 @@
 """A large window as K slices, one pipeline run after another (issue #5).
 
 The in-memory DirectRunner holds the whole shuffle of the join in one process, so
-its memory grows with the window (1.8 GB at 100k sessions, 17.4 GB at 1M:
-docs/benchmarks.md). Run as K slices — slice k holds the sessions with
+its memory grows with the window (measured: docs/benchmarks.md). Run as K slices — slice k holds the sessions with
 crc32(session_id) mod K = k (transforms/slicing.py) — a window needs the memory of
 one slice. Each slice is a run of the same graph (pipeline/graph.py) writing into
 the same run folder under file names of its own (`features-s003-…`); the launcher
@@ -41,10 +40,11 @@ log = logging.getLogger("session_features")
 
 SESSIONS_PER_SLICE = 100_000
 # Dump bytes (session and run documents as JSON lines) per session: the benchmark
-# data has 3,641 (about 4 run documents and 3 tool calls a session: 364,056,763
-# bytes for 100,000 sessions), rounded up so that such a dump of 100,000 sessions
-# is one slice. A dump of larger sessions counts as more sessions, as its memory does.
-BYTES_PER_SESSION = 3_700
+# data (the simulator's defaults) has 4,486 (about 5.4 run documents and 2 tool calls
+# a session: 448,609,421 bytes for 100,000 sessions), rounded up so that such a dump
+# of 100,000 sessions is one slice (two slices read it twice: +34 % CPU at 100k,
+# docs/benchmarks.md). A dump of larger sessions counts as more sessions, as its memory does.
+BYTES_PER_SESSION = 4_500
 COUNT_MAX_MS = 5_000  # how long the server may count the window's sessions
 _DIRECT = ("direct", "switchingdirect", "bundlebaseddirect")
 
@@ -106,11 +106,13 @@ def run(cfg: Config, beam_args: list[str], run_dir: str, count: int) -> None:
     """Run the window's `count` slices into `run_dir`, one after another; raises on the
     first failure (the caller publishes nothing then)."""
     t0 = time.monotonic()
+    # the DirectRunner's default mode depends on the size (a server is not asked twice)
+    size = estimate_sessions(cfg)[0] if cfg.source_kind in ("dump", "simulated") else None
     for k in range(count):
         part = Slice(k, count)
         started = time.monotonic()
         try:
-            with new_pipeline(beam_args) as p:
+            with new_pipeline(beam_args, None if size is None else math.ceil(size / count)) as p:
                 build(p, cfg, run_dir, part)
         except Exception as exc:
             if part.whole:

@@ -39,9 +39,12 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from concurrent import futures
 from pathlib import Path
+
+from pipeline import runlog
 
 log = logging.getLogger("session_features.worker_pool")
 PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)  # the folder holding pipeline/ and transforms/
@@ -81,6 +84,9 @@ class WorkerPool:
         self._lock = threading.Lock()
         self._server = None
         self._tmp = tempfile.mkdtemp(prefix="beam-worker-pool-")
+        # The workers' own output (Beam's INFO lines, tracebacks when a job server hangs up)
+        # goes to a log file beside the runs' (pipeline/runlog.py), not to the console.
+        self.log_file = runlog.log_path(f"worker-pool-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
 
     @property
     def address(self) -> str:
@@ -121,12 +127,16 @@ class WorkerPool:
             "SEMI_PERSISTENT_DIRECTORY": os.path.join(self._tmp, worker_id),
         }
         try:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "pipeline.worker_pool", "--sdk_worker"],
-                stdin=subprocess.DEVNULL,
-                env=env,
-                cwd=PACKAGE_ROOT,
-            )
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.log_file, "ab") as output:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "pipeline.worker_pool", "--sdk_worker"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    cwd=PACKAGE_ROOT,
+                )
         except OSError as exc:
             return fn_pb2.StartWorkerResponse(error=f"cannot start an SDK worker: {exc}")
         with self._lock:
@@ -157,6 +167,8 @@ class WorkerPool:
         for proc in procs:
             _end(proc)
         shutil.rmtree(self._tmp, ignore_errors=True)
+        if self.started:
+            log.info("SDK workers' log: %s", self.log_file)
 
     def __enter__(self) -> WorkerPool:
         return self.start()
@@ -244,6 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=0, help="port (default 0: a free one, printed)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)  # e.g. its BigQuery notice on import
     pool = WorkerPool(args.host, args.port).start()
     try:
         if command:

@@ -58,9 +58,17 @@ esac
 args+=(--job_server_jvm_properties=-Dorg.slf4j.simpleLogger.defaultLogLevel=warn
        --job_server_jvm_properties=-XX:TieredStopAtLevel=1)
 
+# The job server's and Beam's temporary files (Spark block manager, staged artifacts)
+# go to a folder of this run, removed when it ends.
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/session-features-${runner}.XXXXXX")"
+trap 'rm -rf "${tmp}"' EXIT
+export TMPDIR="${tmp}"
+args+=("--job_server_jvm_properties=-Djava.io.tmpdir=${tmp}")
+
 export OUTPUT="${OUTPUT:-output/${runner}}"
 if [[ "${workers}" == loopback ]]; then
-    RUNNER= exec ./run_local.sh "${args[@]}" --environment_type=LOOPBACK "$@"
+    RUNNER= ./run_local.sh "${args[@]}" --environment_type=LOOPBACK "$@"
+    exit
 fi
 [[ -x .venv/bin/python ]] || { echo "run_on: WORKERS=pool needs ./.venv: run ./run_local.sh once" >&2; exit 1; }
 # pipeline.worker_pool starts the pool, replaces {pool} with its address, runs the job and
@@ -69,4 +77,4 @@ fi
 # workers between Spark stages (without it each stage starts new ones).
 args+=(--environment_type=EXTERNAL "--environment_config={pool}" "--sdk_worker_parallelism=${cores}"
        --environment_cache_millis=30000)
-RUNNER= exec .venv/bin/python -m pipeline.worker_pool -- ./run_local.sh "${args[@]}" "$@"
+RUNNER= .venv/bin/python -m pipeline.worker_pool -- ./run_local.sh "${args[@]}" "$@"

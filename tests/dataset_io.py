@@ -122,8 +122,19 @@ def run_pipeline(argv: Sequence[str]) -> int:
     return 0 if rc is None else rc
 
 
+def dataset_dir(out_dir: str | Path) -> Path:
+    """The folder holding the manifest: `out_dir` itself, or its one window's
+    `window_start=…/window_end=…/` folder (FEATURES.md §6: each window its own dataset)."""
+    out_dir = Path(out_dir)
+    if (out_dir / "manifest.json").exists():
+        return out_dir
+    found = sorted(out_dir.glob("window_start=*/window_end=*/manifest.json"))
+    assert len(found) == 1, f"{out_dir} holds {len(found)} window datasets, not one"
+    return found[0].parent
+
+
 def read_manifest(out_dir: str | Path) -> dict[str, Any]:
-    with (Path(out_dir) / "manifest.json").open(encoding="utf-8") as f:
+    with (dataset_dir(out_dir) / "manifest.json").open(encoding="utf-8") as f:
         return json.load(f)
 
 
@@ -144,7 +155,7 @@ def read_csv_file(data: bytes) -> tuple[list[str], list[list[str]]]:
 
 def read_dataset(out_dir: str | Path) -> dict[str, dict[str, str]]:
     """Union of the rows of all data files in the manifest, keyed by session_id."""
-    out_dir = Path(out_dir)
+    out_dir = dataset_dir(out_dir)
     manifest = read_manifest(out_dir)
     rows: dict[str, dict[str, str]] = {}
     for entry in manifest["files"]:
@@ -162,7 +173,7 @@ def read_dataset(out_dir: str | Path) -> dict[str, dict[str, str]]:
 
 def read_quarantine(out_dir: str | Path) -> list[dict[str, Any]]:
     """All quarantine records of the manifest's quarantine files."""
-    out_dir = Path(out_dir)
+    out_dir = dataset_dir(out_dir)
     manifest = read_manifest(out_dir)
     records: list[dict[str, Any]] = []
     for entry in manifest.get("quarantine") or []:

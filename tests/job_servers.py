@@ -112,6 +112,7 @@ class JobServer(LoggedProcess):
             return self
         jvm, args, env = _jvm_and_args(self.runner)
         self.tmp_dir = Path(tempfile.mkdtemp(prefix=f"{self.runner}-job-server-"))
+        jvm = [*jvm, f"-Djava.io.tmpdir={self.tmp_dir}"]  # Spark's and Flink's temp files go with it
         self.log_path = self.tmp_dir / "job-server.log"
         cmd = [
             "java",

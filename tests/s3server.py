@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import socket
+import struct
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,6 +14,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 REGION = "us-east-1"
+BUCKET = "features"  # the bucket of the `s3` fixture (conftest.py)
 
 
 def free_port() -> int:
@@ -49,8 +51,9 @@ class MotoS3:
 
 
 # A fault decides, per request (method, path), whether to answer with an S3 error
-# (status, code) instead of forwarding; None forwards.
+# (status, code) instead of forwarding; None forwards. RESET resets the connection.
 Fault = Callable[[str, str], "tuple[int, str] | None"]
+RESET = (0, "ConnectionReset")
 
 
 class FaultProxy:
@@ -87,6 +90,11 @@ class FaultProxy:
                 if answer is not None:
                     status, code = answer
                     proxy.injected.append((self.command, self.path, code))
+                    if answer == RESET:  # an RST, as a dropped connection gives
+                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                        self.connection.close()
+                        self.close_connection = True
+                        return
                     payload = (
                         f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
                         f"<Message>injected by the test</Message></Error>"
@@ -119,7 +127,11 @@ class FaultProxy:
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request, client_address) -> None:  # a reset connection: expected
+                pass
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -130,3 +142,27 @@ class FaultProxy:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def kill_on_first_data_write(upstream_port: int, command: Callable[[str], list[str]], **popen) -> None:
+    """Run `command(endpoint)` through a FaultProxy and SIGKILL it when it first writes a data
+    file (a run dying mid-write); returns once it is dead."""
+    import os
+    import signal
+    import subprocess
+
+    child: list[subprocess.Popen] = []
+    killed = threading.Event()
+
+    def fault(method: str, path: str):
+        if method in ("PUT", "POST") and "/data/" in path and child and not killed.is_set():
+            os.kill(child[0].pid, signal.SIGKILL)
+            killed.set()
+            return 503, "SlowDown"
+        return None
+
+    with FaultProxy(upstream_port, fault) as proxy:
+        child.append(
+            subprocess.Popen(command(proxy.endpoint), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **popen)
+        )
+        assert child[0].wait(timeout=300) == -signal.SIGKILL and killed.is_set()

@@ -110,17 +110,21 @@ def test_unwritable_output_is_one_line(tmp_path):
 
 
 def test_simulated_run_publishes_a_dataset_and_a_summary(tmp_path):
-    out = tmp_path / "out"
-    result = cli("--source", "simulated://?sessions=40&seed=5&bad_rate=0.1", *DATES, "--output", str(out))
+    args = ["--source", "simulated://?sessions=40&seed=5&bad_rate=0.1", *DATES, "--output", str(tmp_path / "out")]
+    result = cli(*args)
     assert result.returncode == 0, result.stderr
+    out = tmp_path / "out" / "window_start=2024-12-01" / "window_end=2025-01-01"
+    assert result.stdout == f"{out / 'manifest.json'}\n"  # the manifest's path alone, for scripts
     manifest = json.loads((out / "manifest.json").read_text())
     counts = manifest["counts"]
     assert counts["sessions_read"] == 40 and counts["rows_written"] + counts["quarantined"] == 40
     assert counts["quarantined"] > 0
-    assert "done:" in result.stderr and f"{counts['rows_written']} rows" in result.stderr
+    (done,) = [line for line in result.stderr.splitlines() if "done:" in line]
+    assert f"{counts['rows_written']} rows, {counts['quarantined']} quarantined, 0 unreadable records in " in done
+    assert f"→ {out / 'manifest.json'} (log: " in done and done.endswith(f"{manifest['run_id']}.log)")
     # a re-run of the same window replaces the dataset with the same rows
     first = [(out / f["path"]).read_text() for f in manifest["files"]]
-    assert cli("--source", "simulated://?sessions=40&seed=5&bad_rate=0.1", *DATES, "--output", str(out)).returncode == 0
+    assert cli(*args).returncode == 0
     again = json.loads((out / "manifest.json").read_text())
     assert [(out / f["path"]).read_text() for f in again["files"]] == first
     assert again["run_id"] != manifest["run_id"]

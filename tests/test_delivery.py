@@ -1,16 +1,15 @@
-"""Delivery on a local disk: Parquet equals CSV, Hive-style windows, --since_last,
-and cleanup of what a killed run leaves behind."""
+"""Delivery on a local disk: Parquet equals CSV, each window its own Hive-style dataset
+folder, --since_last, and cleanup of what a killed run leaves behind."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from dataset_io import COLUMNS, DOCUMENTS, read_dataset, read_manifest, run_pipeline
+from dataset_io import COLUMNS, DOCUMENTS, dataset_dir, read_dataset, read_manifest, run_pipeline
 
 SIM = "simulated://?sessions=80&seed=21&formats=agno3,agno2,agno1,phidata&bad_rate=0.05"
 DATES = ["--start_date", "2024-12-01", "--end_date", "2024-12-31"]
@@ -51,7 +50,7 @@ def test_parquet_holds_the_same_values_as_csv(tmp_path):
         sid: {c: csv_typed(c, v) for c, v in row.items()} for sid, row in read_dataset(tmp_path / "csv").items()
     }
     manifest = read_manifest(tmp_path / "pq")
-    tables = [pq.read_table(tmp_path / "pq" / f["path"]) for f in manifest["files"]]
+    tables = [pq.read_table(dataset_dir(tmp_path / "pq") / f["path"]) for f in manifest["files"]]
     assert [f.name for f in tables[0].schema] == COLUMNS
     types = {f.name: str(f.type) for f in tables[0].schema}
     assert types["session_start"] == "timestamp[us, tz=UTC]" and types["total_runs"] == "int64"
@@ -61,18 +60,31 @@ def test_parquet_holds_the_same_values_as_csv(tmp_path):
     assert got == expected
 
 
-def test_hive_layout_puts_each_window_in_its_partition(tmp_path):
+def test_each_window_is_its_own_dataset_folder_with_or_without_hive(tmp_path):
     out = tmp_path / "out"
     assert run_pipeline(["--source", SIM, "--start_date", "2024-12-01", "--end_date", "2024-12-07", "--output",
                          str(out), "--hive"]) == 0  # fmt: skip
     assert run_pipeline(["--source", SIM, "--start_date", "2024-12-08T06:00:00Z", "--end_date", "2024-12-09",
-                         "--output", str(out), "--hive"]) == 0  # fmt: skip
+                         "--output", str(out)]) == 0  # fmt: skip
+    # the same start, another end: another dataset
+    assert run_pipeline(["--source", SIM, "--start_date", "2024-12-01", "--end_date", "2024-12-31", "--output",
+                         str(out)]) == 0  # fmt: skip
     assert sorted(p.name for p in out.iterdir()) == ["window_start=2024-12-01", "window_start=2024-12-08T060000Z"]
-    part = out / "window_start=2024-12-01"
+    assert sorted(p.name for p in (out / "window_start=2024-12-01").iterdir()) == [
+        "window_end=2024-12-08",  # --end_date 2024-12-07 is a whole day: the window ends 2024-12-08 00:00
+        "window_end=2025-01-01",
+    ]
+    part = out / "window_start=2024-12-01" / "window_end=2024-12-08"
     manifest = read_manifest(part)
-    assert manifest["partition"] == {"window_start": "2024-12-01"}
+    assert manifest["partition"] == {"window_start": "2024-12-01", "window_end": "2024-12-08"}
     assert manifest["data_location"] == str(part / manifest["run_id"] / "data") + "/"
     assert [p.name for p in (part / manifest["run_id"] / "data").iterdir()] == ["features-00000-of-00001.csv"]
+    late = read_manifest(out / "window_start=2024-12-08T060000Z" / "window_end=2024-12-10")
+    assert late["partition"] == {"window_start": "2024-12-08T060000Z", "window_end": "2024-12-10"}
+    # every window's dataset stays whole
+    for folder in (part, out / "window_start=2024-12-01" / "window_end=2025-01-01"):
+        rows = read_dataset(folder)
+        assert len(rows) == read_manifest(folder)["counts"]["rows_written"] > 0
 
 
 def test_since_last_continues_where_the_last_window_ended(tmp_path, caplog):
@@ -83,7 +95,7 @@ def test_since_last_continues_where_the_last_window_ended(tmp_path, caplog):
     assert run_pipeline(["--source", SIM, "--since_last", "--output", out, *DATES[:2], "--end_date", "2024-12-10"]) == 0
     # the next run starts at 2024-12-11 00:00 by itself
     assert run_pipeline(["--source", SIM, "--since_last", "--output", out, "--end_date", "2024-12-20"]) == 0
-    second = read_manifest(Path(out) / "window_start=2024-12-11")["window"]
+    second = read_manifest(Path(out) / "window_start=2024-12-11" / "window_end=2024-12-21")["window"]
     assert (second["start"], second["end"]) == ("2024-12-11T00:00:00Z", "2024-12-21T00:00:00Z")
     # nothing new: exit 0, nothing written
     assert run_pipeline(["--source", SIM, "--since_last", "--output", out, "--end_date", "2024-12-20"]) == 0
@@ -95,15 +107,17 @@ def test_the_next_run_removes_what_a_killed_run_left(tmp_path):
     out = tmp_path / "out"
     assert run_pipeline(["--source", SIM, *DATES, "--output", str(out)]) == 0
     rows = read_dataset(out)
-    # what a run killed mid-write leaves: its own folder with temporary shards, a manifest never renamed
-    dead = out / "run-20241201T000000Z-dead00" / "data" / "beam-temp-features-1234"
+    folder = dataset_dir(out)
+    # what a run killed mid-write long ago leaves: its own folder with temporary shards and
+    # no lease, a manifest never renamed
+    dead = folder / "run-20241201T000000Z-dead00" / "data" / "beam-temp-features-1234"
     dead.mkdir(parents=True)
     (dead / "shard.csv").write_text("session_id\nhalf")
-    (out / "manifest.json.abcd1234.tmp").write_text("{")
+    (folder / "manifest.json.run-20241201T000000Z-dead00.tmp").write_text("{")
     assert read_dataset(out) == rows  # a reader following the manifest is not affected
     assert run_pipeline(["--source", SIM, *DATES, "--output", str(out)]) == 0
     run = read_manifest(out)["run_id"]
-    assert sorted(p.name for p in out.iterdir()) == sorted(["manifest.json", run, *DOCUMENTS])
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["manifest.json", run, *DOCUMENTS])
     assert read_dataset(out) == rows
 
 
@@ -119,6 +133,6 @@ def test_unknown_format_is_a_usage_error(tmp_path, fmt):
 
 def test_manifest_window_and_format(tmp_path):
     assert run_pipeline(["--source", SIM, *DATES, "--output", str(tmp_path), "--format", "parquet"]) == 0
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest = read_manifest(tmp_path)
     assert manifest["format"] == "parquet" and manifest["feature_set_version"] == "v1.1"
     assert manifest["window"]["start"] == "2024-12-01T00:00:00Z" and manifest["window"]["end"] == "2025-01-01T00:00:00Z"

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import apache_beam as beam
 import pytest
 from apache_beam.runners.portability.fn_api_runner.fn_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
+from pipeline import runners, slices
 from pipeline.runners import new_pipeline
 
 LOCAL = ("localhost", "127.0.0.1", "::1", "")
@@ -70,3 +72,57 @@ def test_test_pipelines_run_on_the_same_engine(lookups):
         assert isinstance(p.runner, FnApiRunner)
         _double(p)
     assert lookups == []
+
+
+# ------------------------------------------------------------------ the default mode
+
+
+def _mode(p: beam.Pipeline) -> tuple[str, int | None]:
+    from apache_beam.options.pipeline_options import DirectOptions
+
+    direct = p.options.view_as(DirectOptions)
+    return direct.direct_running_mode, direct.direct_num_workers
+
+
+def test_the_default_mode_is_what_docs_benchmarks_says(monkeypatch):
+    """multi_processing, one worker per core, from MULTI_PROCESSING_MIN_SESSIONS sessions
+    on; below, or with the size unknown, or on one core, Beam's in-memory mode."""
+    monkeypatch.setattr(runners, "cores", lambda: 2)
+    assert runners.MULTI_PROCESSING_MIN_SESSIONS == 5_000
+    assert _mode(new_pipeline([], sessions=5_000)) == ("multi_processing", 2)
+    assert _mode(new_pipeline(["--runner=DirectRunner"], sessions=100_000)) == ("multi_processing", 2)
+    assert _mode(new_pipeline([], sessions=4_999)) == ("in_memory", 1)
+    assert _mode(new_pipeline([])) == ("in_memory", 1)
+    # what the user gives is kept as given
+    assert _mode(new_pipeline(["--direct_running_mode=in_memory"], sessions=100_000)) == ("in_memory", 1)
+    assert _mode(new_pipeline(["--direct_num_workers=3"], sessions=100_000)) == ("in_memory", 3)
+    monkeypatch.setattr(runners, "cores", lambda: 1)
+    assert _mode(new_pipeline([], sessions=100_000)) == ("in_memory", 1)
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    assert "multi_processing" in doc and "one worker per core" in doc and "5,000 sessions" in doc
+
+
+def test_the_default_mode_gives_the_in_memory_rows(monkeypatch, tmp_path):
+    """The job through its own launcher: a window above the threshold runs multi_processing
+    by default and writes exactly the rows of the in-memory mode."""
+    from tests.dataset_io import read_dataset, run_pipeline
+
+    source = ["--source", "simulated://?sessions=400&seed=5&formats=agno3,agno2,agno1,phidata&bad_rate=0.02"]
+    window = ["--start_date", "2024-12-01", "--end_date", "2024-12-31"]
+    assert run_pipeline([*source, *window, "--output", tmp_path / "mem", "--direct_running_mode=in_memory"]) == 0
+    modes: list[tuple[str, int | None]] = []
+    real = slices.new_pipeline
+
+    def recorded(beam_args, sessions=None):
+        p = real(beam_args, sessions)
+        modes.append(_mode(p))
+        return p
+
+    monkeypatch.setattr(runners, "MULTI_PROCESSING_MIN_SESSIONS", 400)
+    monkeypatch.setattr(runners, "cores", lambda: 2)
+    monkeypatch.setattr(slices, "new_pipeline", recorded)
+    assert run_pipeline([*source, *window, "--output", tmp_path / "default"]) == 0
+    assert modes == [("multi_processing", 2)]
+    mem, default = read_dataset(tmp_path / "mem"), read_dataset(tmp_path / "default")
+    assert len(mem) > 300
+    assert default == mem

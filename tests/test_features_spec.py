@@ -1,8 +1,8 @@
-"""End-to-end oracle for FEATURES.md (feature set v1).
+"""End-to-end oracle for docs/features.md (the contract, FEATURES.md; feature set v1).
 
-Every expected value below is worked out by hand from /work/shared/FEATURES.md
+Every expected value below is worked out by hand from docs/features.md
 (the arithmetic is in the comments), never copied from the pipeline's output.
-Documents follow the shapes Agno itself writes (/work/shared/examples/agno).
+Documents follow the shapes Agno itself writes (tests/data/agno).
 
 Window used unless a test says otherwise: --start_date 2024-12-01
 --end_date 2024-12-31 = [2024-12-01T00:00:00Z, 2025-01-01T00:00:00Z).
@@ -30,6 +30,7 @@ try:
     from tests.dataset_io import (
         COLUMNS,
         COUNT_KEYS,
+        dataset_dir,
         read_dataset,
         read_manifest,
         read_quarantine,
@@ -40,6 +41,7 @@ except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys
     from dataset_io import (
         COLUMNS,
         COUNT_KEYS,
+        dataset_dir,
         read_dataset,
         read_manifest,
         read_quarantine,
@@ -1804,7 +1806,7 @@ def test_csv_quoting_round_trips(formats):
 def test_csv_files_have_unix_line_ends(formats):
     # (read_dataset already checked each file's header against COLUMNS)
     for entry in formats.manifest["files"]:
-        data = (formats.out / entry["path"]).read_bytes()
+        data = (dataset_dir(formats.out) / entry["path"]).read_bytes()
         assert b"\r" not in data
         assert data.endswith(b"\n")
 

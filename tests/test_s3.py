@@ -12,32 +12,13 @@ import sys
 import threading
 from pathlib import Path
 
-import pytest
-from dataset_io import DOCUMENTS, read_dataset, read_manifest, read_quarantine, run_pipeline, write_dump
-from s3server import REGION, FaultProxy, MotoS3
+from dataset_io import DOCUMENTS, dataset_dir, read_dataset, read_manifest, read_quarantine, run_pipeline, write_dump
+from s3server import BUCKET, REGION, RESET, FaultProxy, MotoS3
 
 REPO = Path(__file__).resolve().parents[1]
-BUCKET = "features"
 SIM = "simulated://?sessions=60&seed=4&formats=agno3,agno2,agno1,phidata&bad_rate=0.05"
 DATES = ["--start_date", "2024-12-01", "--end_date", "2024-12-31"]
-
-
-@pytest.fixture(scope="module")
-def s3():
-    with MotoS3() as server:
-        server.client().create_bucket(Bucket=BUCKET)
-        yield server
-
-
-@pytest.fixture
-def aws_env(monkeypatch):
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+WINDOW = "window_start=2024-12-01/window_end=2025-01-01"  # the dataset folder of DATES
 
 
 def mirror(s3: MotoS3, prefix: str, dest: Path) -> Path:
@@ -57,30 +38,32 @@ def s3_args(endpoint: str, prefix: str) -> list[str]:
 def test_dataset_and_manifest_land_where_documented(s3, aws_env, tmp_path):
     assert run_pipeline(["--source", SIM, *DATES, "--num_shards", "2", *s3_args(s3.endpoint, "daily")]) == 0
     keys = s3.keys(BUCKET, "daily/")
-    manifest = json.loads(s3.client().get_object(Bucket=BUCKET, Key="daily/manifest.json")["Body"].read())
+    manifest = json.loads(s3.client().get_object(Bucket=BUCKET, Key=f"daily/{WINDOW}/manifest.json")["Body"].read())
     run = manifest["run_id"]
     assert keys == sorted(
         [
-            "daily/manifest.json",
-            f"daily/{run}/data/features-00000-of-00002.csv",
-            f"daily/{run}/data/features-00001-of-00002.csv",
-            f"daily/{run}/quarantine/quarantine-00000-of-00001.jsonl",
-            *(f"daily/{name}" for name in DOCUMENTS),
+            f"daily/{WINDOW}/manifest.json",
+            f"daily/{WINDOW}/sagemaker-sessions.manifest",
+            f"daily/{WINDOW}/{run}/_lease.json",
+            f"daily/{WINDOW}/{run}/data/features-00000-of-00002.csv",
+            f"daily/{WINDOW}/{run}/data/features-00001-of-00002.csv",
+            f"daily/{WINDOW}/{run}/quarantine/quarantine-00000-of-00001.jsonl",
+            *(f"daily/{WINDOW}/{name}" for name in DOCUMENTS),
         ]
     )
     rows = read_dataset(mirror(s3, "daily", tmp_path / "m"))  # sha256 and row counts checked there
     counts = manifest["counts"]
     assert len(rows) == counts["rows_written"] and counts["rows_written"] + counts["quarantined"] == 60
-    assert manifest["data_location"] == f"s3://{BUCKET}/daily/{run}/data/"
+    assert manifest["data_location"] == f"s3://{BUCKET}/daily/{WINDOW}/{run}/data/"
 
 
 def test_a_sliced_window_lands_as_one_dataset(s3, aws_env, tmp_path):
     assert run_pipeline(["--source", SIM, *DATES, "--slices", "2", *s3_args(s3.endpoint, "sliced")]) == 0
-    manifest = json.loads(s3.client().get_object(Bucket=BUCKET, Key="sliced/manifest.json")["Body"].read())
+    manifest = json.loads(s3.client().get_object(Bucket=BUCKET, Key=f"sliced/{WINDOW}/manifest.json")["Body"].read())
     run = manifest["run_id"]
     assert [k for k in s3.keys(BUCKET, "sliced/") if "/data/" in k] == [
-        f"sliced/{run}/data/features-s000-00000-of-00001.csv",
-        f"sliced/{run}/data/features-s001-00000-of-00001.csv",
+        f"sliced/{WINDOW}/{run}/data/features-s000-00000-of-00001.csv",
+        f"sliced/{WINDOW}/{run}/data/features-s001-00000-of-00001.csv",
     ]
     assert not [k for k in s3.keys(BUCKET, "sliced/") if "_counts" in k]  # read, summed and removed
     rows = read_dataset(mirror(s3, "sliced", tmp_path / "m"))
@@ -105,20 +88,23 @@ def test_original_job_environment_names_and_endpoint_variable(s3, aws_env, monke
     monkeypatch.setenv("S3_PREFIX", "/from-env/")
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint)
     assert run_pipeline(["--source", SIM, *DATES, "--hive"]) == 0
-    assert "from-env/window_start=2024-12-01/manifest.json" in s3.keys(BUCKET, "from-env/")
+    assert f"from-env/{WINDOW}/manifest.json" in s3.keys(BUCKET, "from-env/")
 
 
-def test_throttling_and_server_errors_are_retried(s3, aws_env, tmp_path):
+def test_throttling_server_errors_and_connection_resets_are_retried(s3, aws_env, tmp_path):
     counter = itertools.count()
-    faults = [(503, "SlowDown"), (500, "InternalError"), (503, "ServiceUnavailable")]
+    faults = [(503, "SlowDown"), (500, "InternalError"), RESET, (503, "ServiceUnavailable")]
 
     def every_third(method: str, path: str):
         n = next(counter)
-        return faults[n // 3 % 3] if n % 3 == 1 else None
+        return faults[n // 3 % 4] if n % 3 == 1 else None
 
     with FaultProxy(s3.port, every_third) as proxy:
         assert run_pipeline(["--source", SIM, *DATES, *s3_args(proxy.endpoint, "flaky")]) == 0
-    assert {code for _, _, code in proxy.injected} == {"SlowDown", "InternalError", "ServiceUnavailable"}
+    codes = {"SlowDown", "InternalError", "ConnectionReset", "ServiceUnavailable"}
+    assert {code for _, _, code in proxy.injected} == codes
+    # uploads (multipart parts, their completion) and copies were among the answers retried
+    assert {method for method, _, _ in proxy.injected} >= {"PUT", "POST"}
     rows = read_dataset(mirror(s3, "flaky", tmp_path / "m"))
     assert len(rows) == read_manifest(tmp_path / "m")["counts"]["rows_written"] > 0
 
@@ -158,7 +144,8 @@ def test_a_run_killed_mid_write_leaves_the_published_dataset_untouched(s3, aws_e
     assert run_pipeline([*args, *s3_args(s3.endpoint, "killed")]) == 0
     after = mirror(s3, "killed", tmp_path / "after")
     run = read_manifest(after)["run_id"]
-    assert {k.split("/")[1] for k in s3.keys(BUCKET, "killed/")} == {"manifest.json", run, *DOCUMENTS}
+    names = {k.split("/")[3] for k in s3.keys(BUCKET, "killed/")}
+    assert names == {"manifest.json", "sagemaker-sessions.manifest", run, *DOCUMENTS}
     assert read_dataset(after) == before
 
 
@@ -166,7 +153,7 @@ def test_parquet_on_s3_reads_back_with_pyarrow(s3, aws_env, tmp_path):
     import pyarrow.parquet as pq
 
     assert run_pipeline(["--source", SIM, *DATES, "--format", "parquet", *s3_args(s3.endpoint, "pq")]) == 0
-    local = mirror(s3, "pq", tmp_path / "m")
+    local = dataset_dir(mirror(s3, "pq", tmp_path / "m"))
     manifest = read_manifest(local)
     (entry,) = manifest["files"]
     table = pq.read_table(local / entry["path"])
@@ -273,10 +260,16 @@ def test_dump_folder_on_s3_gives_the_rows_of_the_same_dump_on_disk(s3, aws_env, 
     expected = read_dataset(tmp_path / "disk")
     assert sorted(expected) == ["s-date", "s-dup", "s-float", "s-int", "s-iso", "s-ms", "s-none"]
     assert read_dataset(tmp_path / "s3") == expected
-    assert read_quarantine(tmp_path / "s3") == read_quarantine(tmp_path / "disk")
+    # the same records; an unreadable one names its file where it was read
+    on_s3_q, on_disk_q = read_quarantine(tmp_path / "s3"), read_quarantine(tmp_path / "disk")
+    assert [q.pop("file", "").rsplit("/", 2)[-2:] for q in on_s3_q] == [
+        q.pop("file", "").rsplit("/", 2)[-2:] for q in on_disk_q
+    ]
+    assert on_s3_q == on_disk_q
     on_s3, on_disk = read_manifest(tmp_path / "s3"), read_manifest(tmp_path / "disk")
     assert on_s3["counts"] == on_disk["counts"]
-    assert (on_s3["counts"]["quarantined"], on_s3["counts"]["orphaned_runs"]) == (3, 1)  # + the broken line
+    assert (on_s3["counts"]["quarantined"], on_s3["counts"]["orphaned_runs"]) == (2, 1)
+    assert on_s3["counts"]["unreadable_records"] == 1  # the broken line
     assert on_s3["source"] == {**on_disk["source"], "uri": source}
 
     # The same checks as for a local folder: one line, exit 2.

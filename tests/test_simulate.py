@@ -13,7 +13,7 @@ WINDOW = ["--start_date", "2024-12-01", "--end_date", "2024-12-31"]
 
 def _params_of(monkeypatch, tmp_path, *flags: str) -> SimParams:
     seen: list[SimParams] = []
-    monkeypatch.setattr(simulate, "to_dump", lambda folder, coll, runs, params, window: seen.append(params))
+    monkeypatch.setattr(simulate, "to_dump", lambda folder, coll, runs, params, window, replace: seen.append(params))
     assert simulate.main(["--to", str(tmp_path / "dump"), *WINDOW, *flags]) == 0
     (params,) = seen
     return params
@@ -51,7 +51,7 @@ def test_runs_and_tools_change_the_documents(tmp_path):
 
 
 def test_the_cli_writes_the_bench_data(tmp_path):
-    """bench/data.py's SimParams(runs=2.8, tools=1.2), seed 7, December 2024 == the CLI with the flags."""
+    """bench/data.py's SimParams(runs, tools), seed 7, December 2024 == the CLI with the flags."""
     from bench import data
 
     prefix = str(tmp_path / "part")

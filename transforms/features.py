@@ -9,8 +9,22 @@ import apache_beam as beam
 
 from transforms.metrics import combine_runs
 from transforms.records import Session
-from transforms.rows import assemble_row
+from transforms.rows import assemble_row, row_problem
 from transforms.tables import ROW_BUILDERS
+
+
+class RowOutOfRange(ValueError):
+    """A row holding a value its column type cannot hold; the message is the reason."""
+
+
+def session_row(session: Session) -> dict[str, Any]:
+    """The session's feature row; RowOutOfRange when a value does not fit its column
+    (FEATURES.md §5: int64, finite float64, timestamps 1970..2200)."""
+    row = assemble_row(session.info, combine_runs(session.runs))
+    reason = row_problem(row)
+    if reason is not None:
+        raise RowOutOfRange(reason)
+    return row
 
 
 class CombineSessionRuns(beam.DoFn):
@@ -28,7 +42,8 @@ class CombineSessionRuns(beam.DoFn):
         self.companions = companions
 
     def process(self, session: Session) -> Iterator[dict[str, Any]]:
-        row = assemble_row(session.info, combine_runs(session.runs))
+        # NormalizeSessions computed and checked the row; a Session made elsewhere has none yet.
+        row = session.row if session.row is not None else assemble_row(session.info, combine_runs(session.runs))
         # The companion tables' rows (FEATURES.md §7) come from the same Session, and
         # only with its row: a session that emits no row emits none of them.
         companions = [(name, ROW_BUILDERS[name](session)) for name in self.companions]

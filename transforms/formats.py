@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from transforms import encodable
 from transforms.records import KNOWN_STATUSES, Run, Session, SessionInfo, ToolCall
 from transforms.timestamps import BadTimestamp, to_epoch
 from transforms.window import Window
@@ -33,11 +34,56 @@ class BadDocument(ValueError):
     """A session document that cannot be normalized; the message is the reason."""
 
 
+class InternalError(Exception):
+    """An error no rule expected, met while a run document was pre-read: its session is
+    quarantined and counted as `internal_errors` (FEATURES.md §5); the message is the reason."""
+
+
+def internal_reason(exc: BaseException) -> str:
+    """The one-line reason of an unexpected error."""
+    try:
+        text = f"internal error: {type(exc).__name__}: {exc}"
+    except Exception:  # noqa: BLE001 - an exception whose message cannot be written
+        text = f"internal error: {type(exc).__name__}"
+    return " ".join(encodable.safe_text(text).split())
+
+
 # ---------------------------------------------------------------- small readers
+
+INT64_MAX = 2**63 - 1
+YEAR_S = 31_536_000.0  # the longest duration accepted (FEATURES.md §5)
+
+
+def _show(value: Any) -> str:
+    """A value in a reason: one line, ASCII, short."""
+    text = ascii(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _dict(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
+
+
+def _doc(value: Any, what: str) -> Mapping[str, Any]:
+    """A field that must be a document when present (FEATURES.md §5 "wrong shape")."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise BadDocument(f"{what} is not an object ({type(value).__name__})")
+    return value
+
+
+def _list(value: Any, what: str, item: str | None = None) -> list[Any]:
+    """A field that must be a list when present, of documents when `item` names them."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise BadDocument(f"{what} is not a list ({type(value).__name__})")
+    if item is not None:
+        for v in value:
+            if not isinstance(v, Mapping):
+                raise BadDocument(f"{what} holds a {type(v).__name__}, not {item}")
+    return value
 
 
 def _str(value: Any) -> str | None:
@@ -53,32 +99,81 @@ def _timestamp(value: Any, what: str) -> float | None:
         raise BadDocument(f"unreadable timestamp in {what}: {exc}") from None
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _count(value: Any, key: str) -> int:
-    """A token count: a number or a list of numbers (summed); negative or non-numeric is bad."""
+    """A token count: an integer 0..2^63-1 (an integral float too), or a list of them
+    (summed, the sum in range too); None is 0."""
+    if type(value) is int and 0 <= value <= INT64_MAX:  # the common case, at a glance
+        return value
     if value is None:
         return 0
     if isinstance(value, list):
-        return sum(_count(v, key) for v in value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise BadDocument(f"non-numeric token count {key}={value!r}")
+        total = sum(_one_count(v, key) for v in value)
+        if total > INT64_MAX:
+            raise BadDocument(f"token count {key} out of range: the list sums to {total}")
+        return total
+    return _one_count(value, key)
+
+
+def _one_count(value: Any, key: str) -> int:
+    if value is None:
+        return 0
+    if not _is_number(value):
+        raise BadDocument(f"non-numeric token count {key}={_show(value)}")
     if isinstance(value, float) and (not math.isfinite(value) or not value.is_integer()):
-        raise BadDocument(f"non-integer token count {key}={value!r}")
+        raise BadDocument(f"non-integer token count {key}={_show(value)}")
     if value < 0:
-        raise BadDocument(f"negative token count {key}={value!r}")
+        raise BadDocument(f"negative token count {key}={_show(value)}")
+    if value > INT64_MAX:
+        raise BadDocument(f"token count {key}={_show(value)} out of range (above 2^63-1)")
     return int(value)
 
 
-def _seconds(value: Any, key: str) -> float | None:
-    """A duration or cost: a number, or a list of numbers (summed); None when absent."""
+def _amount(value: Any, key: str) -> float:
+    """One finite number >= 0 as a float."""
+    if not _is_number(value):
+        raise BadDocument(f"non-numeric {key}={_show(value)}")
+    try:
+        x = float(value)
+    except OverflowError:  # an int beyond float64
+        raise BadDocument(f"{key}={_show(value)} out of range") from None
+    if not math.isfinite(x):
+        raise BadDocument(f"non-finite {key}={_show(value)}")
+    if x < 0:
+        raise BadDocument(f"negative {key}={_show(value)}")
+    return x
+
+
+def _fsum(values: list[float], key: str) -> float:
+    try:
+        total = math.fsum(values)
+    except OverflowError:
+        total = math.inf
+    if not math.isfinite(total):
+        raise BadDocument(f"{key} out of range: the values sum beyond float64")
+    return total
+
+
+def _seconds(value: Any, key: str, limit: float = math.inf) -> float | None:
+    """A duration (`limit` one year) or a cost: a number, or a list of numbers (summed,
+    nulls skipped); None when absent."""
+    if type(value) is float and 0.0 <= value <= limit and value != math.inf:  # the common case (NaN fails it)
+        return value
     if value is None:
         return None
     if isinstance(value, list):
-        parts = [_seconds(v, key) for v in value]
-        known = [p for p in parts if p is not None]
-        return math.fsum(known) if known else None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise BadDocument(f"non-numeric {key}={value!r}")
-    return float(value)
+        known = [_amount(v, key) for v in value if v is not None]
+        if not known:
+            return None
+        total = _fsum(known, key)
+    else:
+        total = _amount(value, key)
+    if total > limit:
+        raise BadDocument(f"{key}={_show(total)} is more than one year")
+    return total
 
 
 def _first(value: Any, key: str) -> float | None:
@@ -94,7 +189,14 @@ def _detail_sum(details: Any, key: str) -> int | None:
     if not isinstance(details, list):
         return None
     found = [d[key] for d in details if isinstance(d, Mapping) and d.get(key) is not None]
-    return sum(_count(v, key) for v in found) if found else None
+    return _sum_counts([_count(v, key) for v in found], key) if found else None
+
+
+def _sum_counts(values: Iterable[int], what: str) -> int:
+    total = sum(values)
+    if total > INT64_MAX:
+        raise BadDocument(f"{what} out of range: {total} is above 2^63-1")
+    return total
 
 
 def tokens(metrics: Mapping[str, Any]) -> tuple[int, int, int, int, int]:
@@ -104,7 +206,7 @@ def tokens(metrics: Mapping[str, Any]) -> tuple[int, int, int, int, int]:
     if metrics.get("total_tokens") is not None:
         total = _count(metrics["total_tokens"], "total_tokens")
     else:
-        total = inp + out
+        total = _sum_counts((inp, out), "total_tokens (input + output)")
     if metrics.get("cache_read_tokens") is not None:
         cache = _count(metrics["cache_read_tokens"], "cache_read_tokens")
     elif metrics.get("cached_tokens") is not None:
@@ -119,24 +221,20 @@ def tokens(metrics: Mapping[str, Any]) -> tuple[int, int, int, int, int]:
 
 
 def _tool_duration(metrics: Any) -> float | None:
-    m = _dict(metrics)
+    m = _doc(metrics, "a tool call's metrics")
     if m.get("duration") is not None:
-        return _seconds(m["duration"], "tool duration")
-    return _seconds(m.get("time"), "tool time")
+        return _seconds(m["duration"], "tool duration", YEAR_S)
+    return _seconds(m.get("time"), "tool time", YEAR_S)
 
 
 def tool_calls(run: Mapping[str, Any]) -> list[ToolCall]:
     """The run's `tools` when non-empty, else its `role == "tool"` messages not from history."""
-    tools = run.get("tools")
-    if isinstance(tools, list) and tools:
-        source = [t for t in tools if isinstance(t, Mapping)]
+    tools = _list(run.get("tools"), "tools", "a tool call object")
+    if tools:
+        source = tools
     else:
-        messages = run.get("messages")
-        source = [
-            m
-            for m in (messages if isinstance(messages, list) else [])
-            if isinstance(m, Mapping) and m.get("role") == "tool" and m.get("from_history") is not True
-        ]
+        messages = _list(run.get("messages"), "messages", "a message object")
+        source = [m for m in messages if m.get("role") == "tool" and m.get("from_history") is not True]
     return [
         ToolCall(_str(t.get("tool_name")), t.get("tool_call_error") is True, _tool_duration(t.get("metrics")))
         for t in source
@@ -169,34 +267,38 @@ def read_run(
 ) -> Run:
     """One run dict (agno 1–3 shape) as a canonical Run. Keyword overrides come from
     an agno3 run document's top level, which wins over its `run_data`."""
-    metrics = _dict(run.get("metrics"))
+    metrics = _doc(run.get("metrics"), "a run's metrics")
     model_id = _str(run.get("model"))
     provider = _str(run.get("model_provider"))
-    tools = tool_calls(run)
 
     if _is_workflow_run(run):
-        steps = _dict(metrics.get("steps"))
-        sums = [0, 0, 0, 0, 0]
-        for step in steps.values():
-            for i, n in enumerate(tokens(_dict(_dict(step).get("metrics")))):
-                sums[i] += n
-        inp, out, total, cache, reasoning = sums
-        executors = [r for r in run.get("step_executor_runs") or [] if isinstance(r, Mapping)]
+        steps = _doc(metrics.get("steps"), "metrics.steps")
+        per_step = [
+            tokens(_doc(_doc(step, "a step of metrics.steps").get("metrics"), "a step's metrics"))
+            for step in steps.values()
+        ]
+        inp, out, total, cache, reasoning = (
+            (_sum_counts(column, f"{key} over metrics.steps") for key, column in zip(TOKEN_KEYS, zip(*per_step)))
+            if per_step
+            else (0, 0, 0, 0, 0)
+        )
+        executors = _list(run.get("step_executor_runs"), "step_executor_runs", "a run object")
         tools = [call for r in executors for call in tool_calls(r)]
         if executors and model_id is None and provider is None:
             model_id = _str(executors[0].get("model"))
             provider = _str(executors[0].get("model_provider"))
     else:
         inp, out, total, cache, reasoning = tokens(metrics)
+        tools = tool_calls(run)
 
     if legacy:
-        time = _seconds(metrics.get("time"), "metrics.time")
+        time = _seconds(metrics.get("time"), "metrics.time", YEAR_S)
         tool_times = [c.duration_s for c in tools if c.duration_s is not None]
         known = ([time] if time is not None else []) + tool_times
-        duration = math.fsum(known) if known else None
+        duration = _seconds(known, "duration (metrics.time + tool durations)", YEAR_S) if known else None
         run_status = "COMPLETED"  # agno1 and phidata did not store failed runs
     else:
-        duration = _seconds(metrics.get("duration"), "metrics.duration")
+        duration = _seconds(metrics.get("duration"), "metrics.duration", YEAR_S)
         run_status = _status(status if status is not None else run.get("status"))
 
     stamp = created_at if created_at is not None else run.get("created_at")
@@ -223,13 +325,26 @@ def read_run(
 
 def _phidata_run(pair: Mapping[str, Any]) -> Mapping[str, Any]:
     """phidata's `{message, response}`: the response is the run."""
-    response = _dict(pair.get("response"))
-    if response.get("created_at") is None and _dict(pair.get("message")).get("created_at") is not None:
-        response = {**response, "created_at": pair["message"]["created_at"]}
+    response = _doc(pair.get("response"), "a run's response")
+    message = _doc(pair.get("message"), "a run's message")
+    if response.get("created_at") is None and message.get("created_at") is not None:
+        response = {**response, "created_at": message["created_at"]}
     return response
 
 
 # ---------------------------------------------------------------- one session
+
+
+def _loads(text: str, what: str) -> Any:
+    """A JSON string field, parsed; its text must be valid too (escapes can write lone surrogates)."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        raise BadDocument(f"{what} is a JSON string that does not parse") from None
+    reason = encodable.problem(value)
+    if reason is not None:
+        raise BadDocument(f"{what} (a JSON string) holds {reason}")
+    return value
 
 
 def _parse_json_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -237,22 +352,12 @@ def _parse_json_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
     for field in JSON_STRING_FIELDS:
         value = out.get(field)
         if isinstance(value, str):
-            try:
-                out[field] = json.loads(value)
-            except ValueError:
-                raise BadDocument(f"field {field} is a JSON string that does not parse") from None
+            out[field] = _loads(value, f"field {field}")
     return out
 
 
 def _run_list(value: Any, where: str) -> list[Mapping[str, Any]]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise BadDocument(f"{where} is not a list ({type(value).__name__})")
-    for item in value:
-        if not isinstance(item, Mapping):
-            raise BadDocument(f"{where} holds a {type(item).__name__}, not a run object")
-    return value
+    return _list(value, where, "a run object")
 
 
 def detect_format(doc: Mapping[str, Any], has_collection_runs: bool) -> str:
@@ -297,26 +402,26 @@ def _session_type(doc: Mapping[str, Any], legacy: bool) -> str:
 # `_read_run_doc` computes, with the session-dependent parts (position, default
 # `created_at`, model fallback) left open, or the reason it cannot be read. Much
 # smaller than the document (real run documents carry messages), so the join's
-# shuffle moves less; the reason is raised only where reading the document would
-# have raised it, so quarantine reasons do not change. A plain tuple, because
-# pickle encodes tuples in C and NamedTuples through Python calls:
-#   (str(_id) or None: run documents are distinct by it,
-#    (str(_id), str(run_id)): their order in the session,
-#    the document's created_at: for the orphan check,
-#    the Run's fields up to `tools` (tool calls as plain tuples; created_at and the
-#    models None where the document has none), or None,
-#    run_index when it is an int, else None,
-#    the reason it cannot be read, or None)
+# shuffle moves less; every string in it is valid Unicode (the coders carry it).
+# A plain tuple, because pickle encodes tuples in C and NamedTuples through Python calls:
+#   0 str(_id) or None: run documents are distinct by it,
+#   1 (str(_id), str(run_id)): their order in the session,
+#   2 the run's created_at in epoch seconds; None when it has none, NaN when unreadable,
+#   3 the Run's fields up to `tools` (tool calls as plain tuples; created_at and the
+#     models None where the document has none), or None (unreadable, or set aside),
+#   4 run_index when it is an int, else None,
+#   5 the reason it cannot be read, or None,
+#   6 its updated_at in epoch seconds (-inf when absent or unreadable): duplicates,
+#   7 its run_id as text, or None: duplicates (FEATURES.md §2)
+# A run created at or after the end of the window it was read for is set aside
+# (FEATURES.md §3): fields and reason None, only 2 tells.
 PreRun = tuple
 
 
 def _run_data(rd: Mapping[str, Any]) -> Mapping[str, Any]:
     data = rd.get("run_data")
     if isinstance(data, str):
-        try:
-            data = json.loads(data)
-        except ValueError:
-            raise BadDocument("run_data is a JSON string that does not parse") from None
+        data = _loads(data, "run_data")
     if data is not None and not isinstance(data, Mapping):
         raise BadDocument(f"run_data is not an object ({type(data).__name__})")
     return data or {}
@@ -325,6 +430,49 @@ def _run_data(rd: Mapping[str, Any]) -> Mapping[str, Any]:
 def _run_index(rd: Mapping[str, Any]) -> int | None:
     index = rd.get("run_index")
     return index if isinstance(index, int) and not isinstance(index, bool) else None
+
+
+def _epoch_or_oldest(value: Any) -> float:
+    try:
+        epoch = to_epoch(value)
+    except BadTimestamp:
+        epoch = None
+    return -math.inf if epoch is None else epoch
+
+
+def _safe_str(value: Any) -> str | None:
+    return None if value is None else encodable.safe_text(_str(value))
+
+
+def pre_read_run(rd: Mapping[str, Any], window: Window | None = None) -> PreRun:
+    """`rd` as a PreRun (see there); set aside when created at or after `window`'s end.
+    Never raises: an unexpected error is the PreRun's reason (see InternalError)."""
+    try:
+        return _pre_read_run(rd, window)
+    except Exception as exc:  # noqa: BLE001 - a bug must show in the counts, never stop the run (§5)
+        return None, ("None", "None"), math.nan, None, None, internal_reason(exc), -math.inf, None
+
+
+def _pre_read_run(rd: Mapping[str, Any], window: Window | None) -> PreRun:
+    _id = _safe_str(rd.get("_id"))
+    run_id = _safe_str(rd.get("run_id"))
+    fields = error = None
+    created: float | None = math.nan
+    try:
+        # The point-in-time cut comes first (FEATURES.md §3): nothing else is read
+        # of a run created at or after the window end.
+        stamp = rd.get("created_at")
+        created = _timestamp(_run_data(rd).get("created_at") if stamp is None else stamp, "run created_at")
+        if window is None or created is None or created < window.end:
+            reason = encodable.problem(rd)
+            if reason is not None:
+                raise BadDocument(f"run document holds {reason}")
+            run = _read_run_doc(rd, 0, None, (None, None))
+            fields, run_id = (*run[:15], tuple(map(tuple, run.tools))), run.run_id
+    except BadDocument as exc:
+        error = str(exc)
+    order = (str(_id), str(_safe_str(rd.get("run_id"))))
+    return (_id, order, created, fields, _run_index(rd), error, _epoch_or_oldest(rd.get("updated_at")), run_id)
 
 
 def _read_run_doc(rd: Mapping[str, Any], position: int, default: Any, model: tuple[str | None, str | None]) -> Run:
@@ -342,23 +490,11 @@ def _read_run_doc(rd: Mapping[str, Any], position: int, default: Any, model: tup
     )
 
 
-def pre_read_run(rd: Mapping[str, Any]) -> PreRun:
-    """`rd` as a PreRun (see there)."""
-    _id = rd.get("_id")
-    try:
-        run = _read_run_doc(rd, 0, None, (None, None))
-        fields, error = (*run[:15], tuple(map(tuple, run.tools))), None
-    except BadDocument as exc:
-        fields, error = None, str(exc)
-    return (None if _id is None else str(_id), (str(_id), str(rd.get("run_id"))), rd.get("created_at"), fields,
-            _run_index(rd), error)  # fmt: skip
-
-
 def _finish_run(pre: PreRun, position: int, default: float, model: tuple[str | None, str | None]) -> Run:
     """The Run `_read_run_doc` would have read from the document `pre` was read from."""
-    _, _, _, fields, index, error = pre
+    fields, index, error = pre[3], pre[4], pre[5]
     if error is not None:
-        raise BadDocument(error)
+        raise InternalError(error) if error.startswith("internal error: ") else BadDocument(error)
     run_id, parent, created_at, _, status, provider, model_id, *numbers, tools = fields
     return Run(
         run_id,
@@ -373,25 +509,59 @@ def _finish_run(pre: PreRun, position: int, default: float, model: tuple[str | N
     )
 
 
-def _collection_run(rd: Any, position: int, default: float, model: tuple[str | None, str | None]) -> Run:
-    if type(rd) is tuple:
-        return _finish_run(rd, position, default, model)
-    return _read_run_doc(rd, position, default, model)
+def _after_end(created: float | None, window: Window) -> bool:
+    return created is not None and created >= window.end
+
+
+def _collection_runs(pres: list[PreRun], window: Window) -> list[tuple[int, PreRun]]:
+    """(position, PreRun) of the runs that count: cut at the window end first, then one
+    document per run_id, the latest `updated_at`, then the greater `_id` (FEATURES.md §2)."""
+    kept = [(i, pre) for i, pre in enumerate(pres) if not _after_end(pre[2], window)]
+    best: dict[str, tuple[int, PreRun]] = {}
+    for i, pre in kept:
+        if pre[7] is not None:
+            rank = (pre[6], pre[0] is not None, pre[0] or "")
+            cur = best.get(pre[7])
+            if cur is None or rank > (cur[1][6], cur[1][0] is not None, cur[1][0] or ""):
+                best[pre[7]] = (i, pre)
+    return [(i, pre) for i, pre in kept if pre[7] is None or best[pre[7]][0] == i]
+
+
+def _array_runs(items: list[Mapping[str, Any]], window: Window, stamp: Any) -> list[tuple[int, Mapping[str, Any]]]:
+    """(position, run) of an array's runs that count: cut at the window end first (by
+    `stamp(run)`, the run's created_at), then each run_id's last occurrence (FEATURES.md §2)."""
+    kept = [(i, r) for i, r in enumerate(items) if not _after_end(_timestamp(stamp(r), "run created_at"), window)]
+    last = {_str(r.get("run_id")): i for i, r in kept}
+    return [(i, r) for i, r in kept if r.get("run_id") is None or last[_str(r["run_id"])] == i]
+
+
+def _position(run: Mapping[str, Any], i: int) -> int:
+    index = _run_index(run)
+    return i if index is None else index
 
 
 def normalize_session(
-    raw: Mapping[str, Any], run_docs: Iterable[Mapping[str, Any] | PreRun], window: Window
+    raw: Mapping[str, Any],
+    run_docs: Iterable[Mapping[str, Any] | PreRun],
+    window: Window,
+    *,
+    text_checked: bool = False,
 ) -> Session | None:
     """The session as canonical runs, cut at the window end; None when it is not in the window.
 
     Raises BadDocument when any part of it cannot be read (the whole session is quarantined).
+    `text_checked`: the caller has checked the document with `encodable.problem`.
     """
-    run_docs = list(run_docs)
+    if not text_checked:
+        reason = encodable.problem(raw)
+        if reason is not None:
+            raise BadDocument(f"session document holds {reason}")
+    pres = [rd if type(rd) is tuple else pre_read_run(rd, window) for rd in run_docs]
     doc = _parse_json_fields(raw)
     session_id = doc.get("session_id")
     if not isinstance(session_id, str) or not session_id:
         raise BadDocument("no session_id")
-    fmt = detect_format(doc, bool(run_docs))
+    fmt = detect_format(doc, bool(pres))
     legacy = fmt in ("agno1", "phidata")
     session_type = _session_type(doc, legacy)
     agent_id, agent_name, data = _identity(doc, session_type)
@@ -399,34 +569,32 @@ def normalize_session(
     session_model = (_str(model_info.get("provider")), _str(model_info.get("id")))
     _timestamp(doc.get("updated_at"), "updated_at")  # unreadable: bad document
     session_created = _timestamp(doc.get("created_at"), "session created_at")
+    if session_created is not None and not window.contains(session_created):
+        return None  # its runs are not read: it is in no row of this window
 
     # Runs without a created_at of their own are placed at the session's start.
     default = session_created if session_created is not None else math.inf
     runs: list[Run] = []
     if legacy:
-        memory = doc.get("memory")
-        if memory is not None and not isinstance(memory, Mapping):
-            raise BadDocument(f"memory is not an object ({type(memory).__name__})")
-        raw_runs = _run_list(_dict(memory).get("runs"), "memory.runs")
-        for i, r in enumerate(raw_runs):
-            runs.append(
-                read_run(
-                    _phidata_run(r) if fmt == "phidata" else r,
-                    legacy=True,
-                    position=i,
-                    default_created_at=default,
-                    session_model=session_model,
-                )
-            )
+        memory = _doc(doc.get("memory"), "memory")
+        items = _run_list(memory.get("runs"), "memory.runs")
+        if fmt == "phidata":
+            items = [_phidata_run(r) for r in items]
+        for i, r in _array_runs(items, window, lambda r: r.get("created_at")):
+            runs.append(read_run(r, legacy=True, position=i, default_created_at=default, session_model=session_model))
     else:
-        embedded = _run_list(doc.get("runs"), "runs")
-        from_collection = [_collection_run(rd, i, default, session_model) for i, rd in enumerate(run_docs)]
-        seen = {r.run_id for r in from_collection if r.run_id is not None}
-        for i, r in enumerate(embedded):
-            run = read_run(r, legacy=False, position=i, default_created_at=default, session_model=session_model)
-            if run.run_id is None or run.run_id not in seen:  # the runs collection wins
-                runs.append(run)
-        runs.extend(from_collection)
+        embedded = _array_runs(_run_list(doc.get("runs"), "runs"), window, lambda r: r.get("created_at"))
+        collection = [_finish_run(pre, i, default, session_model) for i, pre in _collection_runs(pres, window)]
+        seen = {r.run_id for r in collection if r.run_id is not None}
+        for i, r in embedded:
+            if r.get("run_id") is None or _str(r["run_id"]) not in seen:  # the runs collection wins
+                position = _position(r, i)
+                runs.append(
+                    read_run(
+                        r, legacy=False, position=position, default_created_at=default, session_model=session_model
+                    )
+                )
+        runs.extend(collection)
 
     runs.sort(key=lambda r: (r.created_at, r.position))
     start = session_created if session_created is not None else (runs[0].created_at if runs else None)
@@ -434,9 +602,6 @@ def normalize_session(
         return None
     if math.isinf(runs[-1].created_at if runs else 0.0):
         raise BadDocument("a run has no created_at and neither has the session")
-
-    # Point in time: only runs that had started before the window end count.
-    kept = [r for r in runs if r.created_at < window.end]
     return Session(
         info=SessionInfo(
             session_id=session_id,
@@ -448,8 +613,8 @@ def normalize_session(
             model_id=session_model[1],
             session_start=start,
         ),
-        runs=tuple(assign_trees(kept)),
-        unknown_statuses=sum(r.status == "UNKNOWN" for r in kept),
+        runs=tuple(assign_trees(runs)),
+        unknown_statuses=sum(r.status == "UNKNOWN" for r in runs),
     )
 
 

@@ -16,8 +16,17 @@ import apache_beam as beam
 from transforms.records import INCOMPLETE_STATUSES, Run
 
 
+def fsum(values: list[float]) -> float:
+    """`math.fsum`, infinite (not OverflowError) beyond float64: the row check
+    (transforms.rows.row_problem) then quarantines the session with the column's name."""
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        return math.inf if sum(values) > 0 else -math.inf
+
+
 def _avg(values: list[float]) -> float | None:
-    return math.fsum(values) / len(values) if values else None
+    return fsum(values) / len(values) if values else None
 
 
 def _max(values: list[Any]) -> Any:
@@ -27,13 +36,16 @@ def _max(values: list[Any]) -> Any:
 def ratio(num: float | None, den: float | None) -> float | None:
     if num is None or not den:
         return None
-    return num / den
+    try:
+        return num / den
+    except OverflowError:  # an int quotient beyond float64
+        return math.inf
 
 
 def _percentile(values: list[float], q: float) -> float | None:
     """numpy's default percentile (linear interpolation between closest ranks),
     step for step in float64 as `np.percentile` computes it, without its ~50 µs
-    per call (tests/test_percentile.py compares the two)."""
+    per call (tests/test_fast_paths.py compares the two)."""
     if not values:
         return None
     ordered = sorted(values)
@@ -141,7 +153,7 @@ class TokensFn(beam.CombineFn):
             "output_input_ratio": ratio(sums[1], sums[0]),
             "cache_read_ratio": ratio(sums[3], sums[0]),
             "reasoning_output_ratio": ratio(sums[4], sums[1]),
-            "cost_sum": math.fsum(costs) if costs else None,
+            "cost_sum": fsum(costs) if costs else None,
         }
 
 
@@ -155,7 +167,7 @@ class TimingFn(_ListCombineFn):
         durations = [d for d, _ in acc if d is not None]
         ttfts = [t for _, t in acc if t is not None]
         return {
-            "duration_sum_s": math.fsum(durations),
+            "duration_sum_s": fsum(durations),
             "duration_avg_s": _avg(durations),
             "duration_max_s": _max(durations),
             "duration_p50_s": _percentile(durations, 50),
@@ -205,7 +217,7 @@ class ToolsFn(beam.CombineFn):
             "distinct_tools": sum(1 for name in names if name is not None),
             "tool_errors_sum": errors,
             "tool_error_rate": ratio(errors, calls),
-            "tool_duration_sum_s": math.fsum(durations),
+            "tool_duration_sum_s": fsum(durations),
             "tool_duration_avg_s": _avg(durations),
             "tool_duration_max_s": _max(durations),
             "runs_with_tools_ratio": ratio(sum(1 for c in per_tree if c > 0), len(per_tree)),

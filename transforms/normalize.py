@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.formats import BadDocument, PreRun, normalize_session, pre_read_run
+from transforms import encodable
+from transforms.features import RowOutOfRange, session_row
+from transforms.formats import BadDocument, InternalError, PreRun, internal_reason, normalize_session, pre_read_run
+from transforms.quarantine import document_text
 from transforms.records import Quarantined
 from transforms.timestamps import BadTimestamp, to_epoch
 from transforms.window import Window
@@ -19,12 +22,30 @@ QUARANTINE, COUNTS, CANDIDATES = "quarantine", "counts", "candidates"
 NS = "session_features"
 
 
+class Unencodable(NamedTuple):
+    """A session document the runner's coders cannot carry (FEATURES.md §5 "Text"), as
+    it crosses the shuffle: still one of its session_id's documents (it may win over a
+    duplicate), with a copy that the coders carry to quarantine."""
+
+    doc_id: str | None
+    updated: float
+    reason: str
+    document: str  # JSON text (transforms/quarantine.py document_text)
+
+
 def _id_text(doc: Any) -> str | None:
+    if isinstance(doc, Unencodable):
+        return doc.doc_id
     value = doc.get("_id") if isinstance(doc, dict) else None
-    return None if value is None else str(value)
+    try:
+        return None if value is None else encodable.safe_text(str(value))
+    except Exception:  # noqa: BLE001 - an _id without text: the record says null
+        return None
 
 
-def _updated(doc: dict) -> float:
+def _updated(doc: Any) -> float:
+    if isinstance(doc, Unencodable):
+        return doc.updated
     try:
         value = to_epoch(doc.get("updated_at"))
     except BadTimestamp:
@@ -32,13 +53,32 @@ def _updated(doc: dict) -> float:
     return float("-inf") if value is None else value
 
 
+def _rank(doc: Any) -> tuple[float, bool, str]:
+    """Latest `updated_at` wins (absent or unreadable: the oldest), then the greater `_id`
+    (ObjectIds as their hex strings, other ids as strings; no `_id` loses)."""
+    doc_id = _id_text(doc)
+    return _updated(doc), doc_id is not None, doc_id or ""
+
+
 def key_session(doc: dict) -> Iterator[Any]:
-    """(session_id, document); a document without a usable session_id is quarantined here."""
+    """(session_id, document); a document without a usable session_id is quarantined here,
+    one whose text the coders cannot carry crosses the shuffle as an `Unencodable`."""
     sid = doc.get("session_id")
-    if isinstance(sid, str) and sid:
+    if not (isinstance(sid, str) and sid):
+        yield beam.pvalue.TaggedOutput(QUARANTINE, Quarantined(_id_text(doc), None, "no session_id", doc))
+        return
+    reason = encodable.problem(doc)
+    if reason is None:
         yield sid, doc
     else:
-        yield beam.pvalue.TaggedOutput(QUARANTINE, Quarantined(_id_text(doc), None, "no session_id", doc))
+        # The whole document as ASCII JSON text (lone surrogates as `\ud800` escapes,
+        # any nesting): what its quarantine record holds, and what the coders carry.
+        text, _ = document_text(doc)
+        yield encodable.safe_text(sid), Unencodable(_id_text(doc), _updated(doc), f"document holds {reason}", text)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(encodable.safe_text(text).split())
 
 
 class JoinAndNormalize(beam.DoFn):
@@ -54,28 +94,39 @@ class JoinAndNormalize(beam.DoFn):
         docs = list(groups["sessions"])
         runs: list[PreRun] = list(groups["runs"])  # pre-read before the join (NormalizeSessions)
         if not docs:
-            # Orphan candidates: run documents created in the window whose session is
-            # not in it. `refs` counts those a source read apart from `runs` (a server's
-            # runs found by session id); a source whose `runs` holds every run document
-            # keyed by a string id (dumps, a scan) sends no refs: they are counted here.
+            # Orphan candidates: run documents created in the window, or undated (§5),
+            # whose session is not in it. `refs` counts those a source read apart from
+            # `runs` (a server's runs found by session id); a source whose `runs` holds
+            # every run document keyed by a string id (dumps, a scan) sends no refs:
+            # they are counted here.
             refs = sum(groups["refs"])
             if isinstance(sid, str):
-                refs += sum(1 for pre in runs if _created_inside(self.window, pre[2]))
+                refs += sum(1 for pre in runs if pre[2] is None or self.window.contains(pre[2]))
             if refs and not list(groups["known"]):
                 yield beam.pvalue.TaggedOutput(CANDIDATES, (sid, refs))
             return
-        # The document with the latest updated_at wins; ties go to the larger _id, so
-        # the choice never depends on read order.
-        docs.sort(key=lambda d: (_updated(d), str(d.get("_id"))))
-        winner = docs[-1]
+        # The choice never depends on read order (FEATURES.md §3).
+        winner = max(docs, key=_rank)
         if len(docs) > 1:
             yield beam.pvalue.TaggedOutput(COUNTS, ("duplicates", len(docs) - 1))
-        run_docs = _distinct_runs(runs)
-        try:
-            session = normalize_session(winner, run_docs, self.window)
-        except BadDocument as exc:
+        if isinstance(winner, Unencodable):
             self.bad.inc()
-            yield beam.pvalue.TaggedOutput(QUARANTINE, Quarantined(_id_text(winner), sid, str(exc), winner))
+            yield beam.pvalue.TaggedOutput(QUARANTINE, Quarantined(winner.doc_id, sid, winner.reason, winner.document))
+            return
+        try:
+            session = normalize_session(winner, _distinct_runs(runs), self.window, text_checked=True)
+            # The row is computed here, where a value that does not fit its column can
+            # still quarantine the document; ComputeFeatures takes it from the session.
+            session = session if session is None else session._replace(row=session_row(session))
+        except (BadDocument, RowOutOfRange) as exc:
+            self.bad.inc()
+            yield beam.pvalue.TaggedOutput(QUARANTINE, Quarantined(_id_text(winner), sid, _one_line(str(exc)), winner))
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug must show in the counts, never stop the run (§5)
+            self.bad.inc()
+            reason = str(exc) if isinstance(exc, InternalError) else internal_reason(exc)
+            yield beam.pvalue.TaggedOutput(COUNTS, ("internal_errors", 1))
+            yield beam.pvalue.TaggedOutput(QUARANTINE, Quarantined(_id_text(winner), sid, reason, winner))
             return
         if session is None:  # an undated session whose first run is outside the window
             yield beam.pvalue.TaggedOutput(COUNTS, ("sessions_outside_window", 1))
@@ -86,17 +137,11 @@ class JoinAndNormalize(beam.DoFn):
         yield session
 
 
-def _created_inside(window: Window, created_at: Any) -> bool:
-    try:
-        return window.contains(to_epoch(created_at))
-    except BadTimestamp:
-        return False
-
-
-def pre_read(element: tuple[Any, dict]) -> tuple[Any, PreRun]:
-    """(session_id, run document) → (session_id, PreRun), before the join."""
+def pre_read(element: tuple[Any, dict], window: Window | None = None) -> tuple[Any, PreRun]:
+    """(session_id, run document) → (session_id, PreRun), before the join; the key as
+    `key_session` writes it (a lone surrogate escaped, so the coders carry it)."""
     sid, doc = element
-    return sid, pre_read_run(doc)
+    return (encodable.safe_text(sid) if isinstance(sid, str) else sid), pre_read_run(doc, window)
 
 
 def _distinct_runs(runs: list[PreRun]) -> list[PreRun]:
@@ -162,7 +207,7 @@ class NormalizeSessions(beam.PTransform):
         keyed = read["sessions"] | "KeyBySession" >> beam.FlatMap(key_session).with_outputs(QUARANTINE, main="keyed")
         joined = {
             "sessions": keyed.keyed,
-            "runs": read["runs"] | "PreReadRuns" >> beam.Map(pre_read),
+            "runs": read["runs"] | "PreReadRuns" >> beam.Map(pre_read, self.window),
             "refs": read["refs"],
             "known": read["known"],
         } | "GroupBySession" >> GroupBySession()

@@ -3,25 +3,31 @@ in-memory stream of documents like a server read: same documents, same rows."""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
+import bson
+import bson.errors
 from apache_beam.io.filesystems import FileSystems
 from bson import json_util
+from bson.codec_options import CodecOptions
 
 try:
     import orjson
 except ImportError:  # optional: json_util alone gives the same documents, slower
     orjson = None
 
+from transforms.quarantine import MAX_NESTING, bson_deeper_than, deeper_than, json_deeper_than, mark_bad_text
 from transforms.records import Quarantined
 from transforms.slicing import WHOLE, Slice
 from transforms.window import Window, considered
 
 QUARANTINE = "quarantine"
+ORPHANS = "orphans"  # run documents without a usable session_id, counted by the reader
 _DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _NINETEEN_DIGITS = b"0" * 19
 _JSON_OPTIONS = json_util.DEFAULT_JSON_OPTIONS
@@ -161,7 +167,8 @@ def _plain_session_id(value: Any) -> Any:
 
 class ParseJsonLine(beam.DoFn):
     """One Extended JSON (relaxed or canonical) line as a document; a line that does
-    not parse goes to the quarantine output whole.
+    not decode (not UTF-8, not JSON, not an object, nested deeper than the runner's
+    coders take) is an unreadable record on the quarantine output, and reading goes on.
 
     With a slice of the window, only the lines of that slice, decided as early as the
     line allows: by the session_id its bytes name (a regular expression), else right
@@ -172,15 +179,21 @@ class ParseJsonLine(beam.DoFn):
         self.what, self.part = what, part
 
     def process(self, line: str) -> Iterator[Any]:
-        key = _UNDECIDED if self.part.whole else _named_session_id(line.encode("utf-8", "surrogatepass"))
+        raw = line.encode("utf-8", "surrogatepass")
+        key = _UNDECIDED if self.part.whole else _named_session_id(raw)
         if key is _UNDECIDED or self.part.holds(key):
-            yield from self.parse(line, key)
+            yield from self.parse(raw, key, {})
 
-    def parse(self, line: str, key: Any, raw: bytes | None = None) -> Iterator[Any]:
-        """The line's document or quarantine record, if in the slice; `key`: the
-        session_id its bytes name, or `_UNDECIDED`; `raw`: the line's UTF-8 bytes, if read
-        as bytes."""
-        if not line.strip():
+    def parse(self, raw: bytes, key: Any, where: dict[str, Any]) -> Iterator[Any]:
+        """The line's document or unreadable record, if in the slice; `key`: the
+        session_id its bytes name, or `_UNDECIDED`; `where`: file, offset and line
+        number for the record (a callable giving them, called only for a bad line)."""
+        if not raw.strip():
+            return
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield from self._unreadable(key, f"is not UTF-8 ({exc.reason} at byte {exc.start})", raw, where)
             return
         fast = _fast_parse(line, raw)
         if key is _UNDECIDED and fast is not None and not self.part.whole:
@@ -189,25 +202,104 @@ class ParseJsonLine(beam.DoFn):
                 return
         try:
             doc = json_util.loads(line) if fast is None else _convert(*fast, line)
-            bad = None if isinstance(doc, dict) else "line is not a JSON object"
-        except (ValueError, TypeError) as exc:
-            doc, bad = None, f"line is not valid Extended JSON: {str(exc).splitlines()[0][:200]}"
+            bad = None if isinstance(doc, dict) else "is not a JSON object"
+        except Exception as exc:  # noqa: BLE001 - ValueError, RecursionError, bson's errors: the line is unreadable
+            doc, bad = None, f"is not valid Extended JSON: {(str(exc) or type(exc).__name__).splitlines()[0][:200]}"
+        if bad is None and json_deeper_than(raw) and deeper_than(doc):
+            if key is _UNDECIDED and not self.part.holds_doc(doc):
+                return
+            bad, key = f"nests containers deeper than {MAX_NESTING} levels", doc.get("session_id")
+            where = {**where, "doc_id": _id_text(doc.get("_id"))}
+            if isinstance(key, str):
+                where["session_id"] = key
         if bad is not None:
-            if self.part.holds(None if key is _UNDECIDED else key):
-                yield beam.pvalue.TaggedOutput(QUARANTINE, Quarantined(None, None, f"{self.what} {bad}", line))
+            yield from self._unreadable(key, bad, raw, where)
             return
         if key is _UNDECIDED and not self.part.holds_doc(doc):
             return
-        yield doc
+        # orjson refuses lone surrogates, so only json_util's documents can hold them
+        yield mark_bad_text(doc) if fast is None and b"\\u" in raw else doc
+
+    def _unreadable(self, key: Any, bad: str, raw: bytes, where: dict[str, Any]) -> Iterator[Any]:
+        if self.part.holds(None if key is _UNDECIDED else key):
+            place = where.get("place")
+            where = {**{k: v for k, v in where.items() if k != "place"}, **(place() if place else {})}
+            yield beam.pvalue.TaggedOutput(QUARANTINE, Quarantined.unreadable(f"{self.what} line {bad}", raw, **where))
 
 
-def _read_bson(path: str, part: Slice = WHOLE) -> Iterator[dict]:
-    import bson
+def _id_text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
-    with FileSystems.open(path) as handle:
-        for doc in bson.decode_file_iter(handle):
+
+# BSON text that is not UTF-8 keeps its bytes as lone surrogates (FEATURES.md §5
+# makes such a document bad), the same from a dump or a server.
+_ESCAPED = CodecOptions(unicode_decode_error_handler="surrogateescape")
+_BEST_EFFORT = CodecOptions(unicode_decode_error_handler="replace")
+
+
+def _decode(data: bytes) -> dict:
+    try:
+        return bson.decode(data)  # strict UTF-8: no lone surrogates
+    except bson.errors.InvalidBSON:
+        return mark_bad_text(bson.decode(data, _ESCAPED))
+
+
+def decode_bson(data: bytes, what: str, part: Slice = WHOLE, **where: Any) -> Iterator[Any]:
+    """One BSON document's bytes as a document (of the slice), or an unreadable record
+    (with its `_id` and session_id when they can still be read) when they do not decode
+    or nest deeper than the runner's coders take."""
+    try:
+        doc = _decode(data)
+    except Exception as exc:  # noqa: BLE001 - InvalidBSON, RecursionError, …: this document is unreadable
+        doc, bad = None, f"{what} document does not decode: {(str(exc) or type(exc).__name__).splitlines()[0][:200]}"
+    else:
+        if not (bson_deeper_than(data) and deeper_than(doc)):
             if part.holds_doc(doc):
                 yield doc
+            return
+        bad = f"{what} document nests containers deeper than {MAX_NESTING} levels"
+    ids = _best_effort_ids(data) if doc is None else doc
+    sid = ids.get("session_id") if isinstance(ids.get("session_id"), str) else None
+    if part.holds(sid):
+        yield beam.pvalue.TaggedOutput(
+            QUARANTINE, Quarantined.unreadable(bad, data, doc_id=_id_text(ids.get("_id")), session_id=sid, **where)
+        )
+
+
+def _best_effort_ids(data: bytes) -> dict[str, Any]:
+    try:
+        doc = bson.decode(data, _BEST_EFFORT)
+    except Exception:  # noqa: BLE001 - nothing can be read of it
+        return {}
+    return {k: doc.get(k) for k in ("_id", "session_id")}
+
+
+def read_bson_file(path: str, what: str, part: Slice = WHOLE) -> Iterator[Any]:
+    """The documents (of the slice) of a mongodump `.bson` file, read one length prefix
+    at a time: a document that does not decode is one unreadable record and reading
+    goes on; a length prefix that cannot be right (too short, past the end of the
+    file, no terminating zero) makes the rest of the file one unreadable record
+    (slice 0)."""
+    from apache_beam.io.filesystem import CompressionTypes
+
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        offset = 0
+        while head := handle.read(4):
+            size = int.from_bytes(head, "little", signed=True) if len(head) == 4 else 0
+            data = head + (handle.read(size - 4) if size >= 5 else b"")
+            if size < 5 or len(data) < size or data[-1] != 0:
+                rest = data + handle.read()
+                why = (
+                    f"a length prefix of {size}" if size < 5 or len(data) == size else
+                    f"a document of {size} bytes where {len(rest)} are left"
+                )  # fmt: skip
+                if part.holds(None):
+                    reason = f"{what} file is unreadable from here on: {why}"
+                    record = Quarantined.unreadable(reason, rest, file=path, offset=offset)
+                    yield beam.pvalue.TaggedOutput(QUARANTINE, record)
+                return
+            yield from decode_bson(data, what, part, file=path, offset=offset)
+            offset += size
 
 
 LINE_RANGE_BYTES = 16 << 20
@@ -221,6 +313,12 @@ def line_ranges(path: str, size: int, step: int = LINE_RANGE_BYTES) -> list[tupl
 def read_line_range(path: str, start: int, end: int) -> Iterator[bytes]:
     """The lines that start in [start, end) of a file, as Beam's text source splits them
     (at `\\n`, a `\\r\\n` ending removed whole, a last line without an ending kept), as bytes."""
+    for _, raw in read_lines_at(path, start, end):
+        yield raw
+
+
+def read_lines_at(path: str, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+    """(byte offset, line) of the lines that start in [start, end) (see read_line_range)."""
     from apache_beam.io.filesystem import CompressionTypes
 
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
@@ -229,27 +327,55 @@ def read_line_range(path: str, start: int, end: int) -> Iterator[bytes]:
             handle.seek(start - 1)
             pos += len(handle.readline()) - 1  # the rest of a line that started before `start`
         while pos < end:
+            at = pos
             raw = handle.readline()
             if not raw:
                 return
             pos += len(raw)
             if raw[-1:] == b"\n":
                 raw = raw[:-2] if raw[-2:-1] == b"\r" else raw[:-1]
-            yield raw
+            yield at, raw
+
+
+def lines_before(path: str, offset: int) -> int:
+    """How many lines end before byte `offset` of a file (the line number of a line
+    starting there is this + 1)."""
+    from apache_beam.io.filesystem import CompressionTypes
+
+    count, left = 0, offset
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        while left > 0:
+            chunk = handle.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            count += chunk.count(b"\n")
+            left -= len(chunk)
+    return count
 
 
 class ParseLineRange(ParseJsonLine):
     """The documents (of the slice) of the lines that start in a byte range of a JSON-lines
     file. Lines are read and filtered here, not handed to the runner one by one: a line
     of another slice costs a regular expression (or an orjson parse) and nothing more.
-    Kept lines are UTF-8 (strict: a file that is not fails the run, as with ReadFromText)."""
+    An unreadable line's record names the file, its byte offset and line number."""
 
     def process(self, element: tuple[str, int, int]) -> Iterator[Any]:
+        path = element[0]
         whole, holds = self.part.whole, self.part.holds
-        for raw in read_line_range(*element):
+        first: list[int] = []  # (offset of the range's first line, lines before it), once needed
+
+        for i, (offset, raw) in enumerate(read_lines_at(*element)):
             key = _UNDECIDED if whole else _named_session_id(raw)
             if key is _UNDECIDED or holds(key):
-                yield from self.parse(raw.decode("utf-8"), key, raw)
+                yield from self.parse(raw, key, {"place": functools.partial(_place, path, first, i, offset)})
+
+
+def _place(path: str, first: list[int], i: int, offset: int) -> dict[str, Any]:
+    """Where the `i`-th line of a range (at `offset`) is; `first` caches the number of
+    lines before the range, counted the first time a line of the range needs it."""
+    if not first:
+        first.append(lines_before(path, offset) - i)
+    return {"file": path, "offset": offset, "line": first[0] + i + 1}
 
 
 class ReadDumpCollection(beam.PTransform):
@@ -265,8 +391,11 @@ class ReadDumpCollection(beam.PTransform):
         quarantine = []
         for i, path in enumerate(dump_files(self.folder, self.collection)):
             if path.endswith(".bson"):
-                parts.append(
-                    pbegin | f"File{i}" >> beam.Create([path]) | f"Bson{i}" >> beam.FlatMap(_read_bson, self.part)
+                parsed = (
+                    pbegin
+                    | f"File{i}" >> beam.Create([path])
+                    | f"Bson{i}"
+                    >> beam.FlatMap(read_bson_file, self.what, self.part).with_outputs(QUARANTINE, main="docs")
                 )
             else:
                 size = FileSystems.match([path])[0].metadata_list[0].size_in_bytes
@@ -277,11 +406,24 @@ class ReadDumpCollection(beam.PTransform):
                     | f"Parse{i}"
                     >> beam.ParDo(ParseLineRange(self.what, self.part)).with_outputs(QUARANTINE, main="docs")
                 )
-                parts.append(parsed.docs)
-                quarantine.append(parsed[QUARANTINE])
+            parts.append(parsed.docs)
+            quarantine.append(parsed[QUARANTINE])
         docs = (parts or [pbegin | "NoFiles" >> beam.Create([])]) | "AllDocs" >> beam.Flatten()
         bad = (quarantine or [pbegin | "NoBadLines" >> beam.Create([])]) | "AllBadLines" >> beam.Flatten()
         return docs, bad
+
+
+def usable_session_id(sid: Any) -> bool:
+    """A session_id a session can have, a shuffle can key by and a query can name: a
+    non-empty string of valid Unicode (text that was not UTF-8 in BSON decodes to lone
+    surrogates, and a JSON line can hold them as escapes)."""
+    if not isinstance(sid, str) or not sid:
+        return False
+    try:
+        sid.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def split_sessions(doc: dict, window: Window) -> Iterator[Any]:
@@ -289,26 +431,21 @@ def split_sessions(doc: dict, window: Window) -> Iterator[Any]:
     outside the window, so their runs are not orphans)."""
     if considered(doc.get("created_at"), window):
         yield doc
-    elif isinstance(doc.get("session_id"), str):
+    elif usable_session_id(doc.get("session_id")):
         yield beam.pvalue.TaggedOutput("known", (doc["session_id"], None))
 
 
 def key_run(doc: dict, window: Window) -> Iterator[Any]:
-    """(session_id, run document). Every run document goes to the join, so the orphan
-    check counts the ones created in the window there (no separate refs: see
-    transforms.normalize.JoinAndNormalize)."""
+    """(session_id, run document). Every run document with a usable session_id (a
+    non-empty string) goes to the join, so the orphan check counts the ones created in
+    the window there (no separate refs: see transforms.normalize.JoinAndNormalize). One
+    without (absent, null, empty, not a string, not valid Unicode) belongs to no session that exists: an
+    orphan, counted here when its created_at is in the window or absent (FEATURES.md §5)."""
     sid = doc.get("session_id")
-    if not isinstance(sid, str):
-        yield beam.pvalue.TaggedOutput(
-            QUARANTINE,
-            Quarantined(_id_text(doc.get("_id")), None, "run document without a session_id", doc),
-        )
-        return
-    yield sid, doc
-
-
-def _id_text(value: Any) -> str | None:
-    return None if value is None else str(value)
+    if usable_session_id(sid):
+        yield sid, doc
+    elif considered(doc.get("created_at"), window):
+        yield beam.pvalue.TaggedOutput(ORPHANS, 1)
 
 
 class ShapeDocuments(beam.PTransform):
@@ -323,14 +460,23 @@ class ShapeDocuments(beam.PTransform):
         sessions = session_docs | "Consider" >> beam.FlatMap(split_sessions, self.window).with_outputs(
             "known", main="sessions"
         )
-        runs = run_docs | "KeyRuns" >> beam.FlatMap(key_run, self.window).with_outputs("refs", QUARANTINE, main="runs")
+        runs = run_docs | "KeyRuns" >> beam.FlatMap(key_run, self.window).with_outputs(
+            "refs", QUARANTINE, ORPHANS, main="runs"
+        )
         return {
             "sessions": sessions.sessions,
             "known": sessions.known,
             "runs": runs.runs,
             "refs": runs.refs,
             "quarantine": runs[QUARANTINE],
+            ORPHANS: runs[ORPHANS],
         }
+
+
+def orphan_counts(read: dict[str, Any], candidates: Any) -> Any:
+    """A source's orphan counts: the join's candidates (every session of the source was
+    seen, so each is an orphan) and the run documents without a usable session_id."""
+    return (candidates | "OrphanRuns" >> beam.Values(), read[ORPHANS]) | "AllOrphans" >> beam.Flatten()
 
 
 class ReadDump(beam.PTransform):
@@ -349,11 +495,11 @@ class ReadDump(beam.PTransform):
         runs, bad_runs = pbegin | "RunFiles" >> ReadDumpCollection(self.folder, self.runs_collection, "run", self.part)
         out = (sessions, runs) | "Shape" >> ShapeDocuments(self.window)
         out["quarantine"] = (out["quarantine"], bad_sessions, bad_runs) | "AllBadInput" >> beam.Flatten()
+        self._read = out
         return out
 
     def orphans(self, candidates):
-        # every session of the dump was seen, so a candidate is an orphan
-        return candidates | "OrphanRuns" >> beam.Values()
+        return orphan_counts(self._read, candidates)
 
 
 def dump_folder_exists(folder: str) -> bool:

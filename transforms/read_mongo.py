@@ -21,13 +21,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 import apache_beam as beam
 
+from transforms.read_dump import ORPHANS, QUARANTINE, decode_bson, usable_session_id
+from transforms.secrets import redact
 from transforms.slicing import WHOLE, Slice
-from transforms.timestamps import BadTimestamp, to_epoch
 from transforms.window import Window, considered
 
 log = logging.getLogger(__name__)
@@ -87,10 +88,54 @@ def runs_collection_name(collection: str, runs_collection: str | None) -> str:
     return "agno_runs" if collection == "agno_sessions" else f"{collection}_runs"
 
 
-def client(uri: str):
+# Frozen or lost connections: every network operation of a read gives up after
+# SOCKET_TIMEOUT_MS (unless the URI sets socketTimeoutMS), and the read is retried
+# READ_ATTEMPTS times in all, RETRY_WAIT_S × 2^n apart, without emitting twice what an
+# earlier attempt emitted. The pre-flight check gives up on a server after CHECK_TIMEOUT_MS.
+SOCKET_TIMEOUT_MS, SELECTION_TIMEOUT_MS, CHECK_TIMEOUT_MS = 120_000, 10_000, 4_000
+READ_ATTEMPTS, RETRY_WAIT_S = 4, 0.5
+
+
+def _uri_options(uri: str) -> set[str]:
+    """The option names a URI sets (lower case), read without resolving anything."""
+    import urllib.parse
+
+    query = urllib.parse.urlsplit(uri).query
+    return {name.lower() for name, _ in urllib.parse.parse_qsl(query, keep_blank_values=True)}
+
+
+def client(uri: str, check: bool = False):
+    """A client for reads, or (`check`) for the pre-flight check: its timeouts are the
+    defaults above unless the URI sets them."""
     import pymongo
 
-    return pymongo.MongoClient(uri, serverSelectionTimeoutMS=10_000, appname="session-features")
+    if check:
+        defaults = {"serverSelectionTimeoutMS": CHECK_TIMEOUT_MS, "connectTimeoutMS": CHECK_TIMEOUT_MS}
+    else:
+        defaults = {"serverSelectionTimeoutMS": SELECTION_TIMEOUT_MS, "socketTimeoutMS": SOCKET_TIMEOUT_MS}
+    given = _uri_options(uri)
+    options = {k: v for k, v in defaults.items() if k.lower() not in given}
+    return pymongo.MongoClient(uri, appname="session-features", **options)
+
+
+class MongoReadError(RuntimeError):
+    """A read that failed READ_ATTEMPTS times: the run fails with this one line."""
+
+
+def _retryable() -> tuple[type[BaseException], ...]:
+    import pymongo.errors
+
+    return pymongo.errors.ConnectionFailure, pymongo.errors.CursorNotFound
+
+
+def _id_key(value: Any) -> Any:
+    try:
+        hash(value)
+    except TypeError:  # a document or array as _id
+        import bson
+
+        return "bson", bson.encode({"": value})
+    return type(value).__name__, value
 
 
 class _MongoFn(beam.DoFn):
@@ -98,11 +143,42 @@ class _MongoFn(beam.DoFn):
         self.uri, self.database, self.collection = uri, database, collection
 
     def setup(self) -> None:
+        from bson.codec_options import CodecOptions
+        from bson.raw_bson import RawBSONDocument
+
         self._client = client(self.uri)
-        self._coll = self._client[self.database][self.collection]
+        # Raw documents, decoded one by one (transforms.read_dump.decode_bson): one that
+        # does not decode is an unreadable record, not a failed batch.
+        raw = CodecOptions(document_class=RawBSONDocument)
+        self._coll = self._client[self.database][self.collection].with_options(codec_options=raw)
 
     def teardown(self) -> None:
         self._client.close()
+
+    def read(self, find: Callable[[], Iterable[Any]], what: str, part: Slice = WHOLE) -> Iterator[Any]:
+        """The documents (and unreadable records) of `find()`'s cursor, of the slice;
+        a lost or frozen connection re-runs the query, skipping what was emitted (by
+        `_id`), up to READ_ATTEMPTS times; then MongoReadError."""
+        where = f"{self.database}.{self.collection}"
+        seen: set[Any] = set()
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            try:
+                for raw in find():
+                    data = bytes(raw.raw)  # a memoryview of the reply for some servers' batches
+                    for out in decode_bson(data, what, part, collection=where):
+                        key = ("raw", data) if isinstance(out, beam.pvalue.TaggedOutput) else _id_key(out.get("_id"))
+                        if key not in seen:
+                            seen.add(key)
+                            yield out
+                return
+            except _retryable() as exc:
+                reason = (str(exc) or type(exc).__name__).split(", Timeout: ")[0].splitlines()[0][:300]
+                if attempt == READ_ATTEMPTS:
+                    raise MongoReadError(
+                        f"reading {what} documents from MongoDB failed {attempt} times, the last: {redact(reason)}"
+                    ) from None
+                log.warning("reading %s documents from MongoDB failed (%s); trying again", what, redact(reason))
+                time.sleep(RETRY_WAIT_S * 2 ** (attempt - 1))
 
 
 class _Progress:
@@ -128,10 +204,13 @@ class ReadSessionRange(_MongoFn):
     def process(self, part: tuple[Window, bool]) -> Iterator[dict]:
         rng, untyped = part
         progress = _Progress("sessions")
-        cursor = self._coll.find(created_at_filter(rng, untyped), {f: 1 for f in SESSION_FIELDS}, batch_size=1000)
-        for doc in cursor:
+
+        def find():
+            return self._coll.find(created_at_filter(rng, untyped), {f: 1 for f in SESSION_FIELDS}, batch_size=1000)
+
+        for doc in self.read(find, "session", self.part):
             # The server filter may fetch a superset; the exact test is made here.
-            if considered(doc.get("created_at"), self.window) and self.part.holds_doc(doc):
+            if isinstance(doc, beam.pvalue.TaggedOutput) or considered(doc.get("created_at"), self.window):
                 progress.tick()
                 yield doc
 
@@ -139,37 +218,38 @@ class ReadSessionRange(_MongoFn):
 class ReadRunsOfSessions(_MongoFn):
     """agno3 run documents of a batch of session ids, keyed by session_id."""
 
-    def process(self, session_ids: list[str]) -> Iterator[tuple[str, dict]]:
-        query = {"session_id": {"$in": list(session_ids)}}
-        for doc in self._coll.find(query, {f: 1 for f in RUN_FIELDS}, batch_size=1000):
-            yield doc["session_id"], doc
+    def process(self, session_ids: list[str]) -> Iterator[Any]:
+        query = {"session_id": {"$in": list(dict.fromkeys(session_ids))}}
+        for doc in self.read(lambda: self._coll.find(query, {f: 1 for f in RUN_FIELDS}, batch_size=1000), "run"):
+            yield doc if isinstance(doc, beam.pvalue.TaggedOutput) else (doc["session_id"], doc)
 
 
 class ReadRunRefs(_MongoFn):
-    """(session_id, 1) for each run document created in the window (of the slice): the
-    orphan check's input."""
+    """(session_id, 1) for each run document created in the window or undated (of the
+    slice): the orphan check's input; 1 on the ORPHANS output for each such run document
+    without a usable session_id (absent, null, empty, not a string: no session has it)."""
 
     def __init__(self, uri: str, database: str, collection: str, window: Window, part: Slice = WHOLE):
         super().__init__(uri, database, collection)
         self.window, self.part = window, part
 
-    def process(self, part: tuple[Window, bool]) -> Iterator[tuple[str, int]]:
+    def process(self, part: tuple[Window, bool]) -> Iterator[Any]:
         rng, _ = part
-        for doc in self._coll.find(created_at_filter(rng, False), {"session_id": 1, "created_at": 1}):
-            try:
-                inside = self.window.contains(to_epoch(doc.get("created_at")))
-            except BadTimestamp:
-                inside = False
-            if inside and isinstance(doc.get("session_id"), str) and self.part.holds_doc(doc):
-                yield doc["session_id"], 1
+        fields = {"session_id": 1, "created_at": 1}
+        for doc in self.read(lambda: self._coll.find(created_at_filter(rng, True), fields), "run", self.part):
+            if isinstance(doc, beam.pvalue.TaggedOutput) or not considered(doc.get("created_at"), self.window):
+                continue  # a projection that does not decode: the run is read whole by the lookup
+            sid = doc.get("session_id")
+            yield (sid, 1) if usable_session_id(sid) else beam.pvalue.TaggedOutput(ORPHANS, 1)
 
 
 class CountMissingSessions(_MongoFn):
     """For (session_id, runs) candidates: the runs whose session exists nowhere."""
 
     def process(self, batch: list[tuple[str, int]]) -> Iterator[int]:
-        ids = [sid for sid, _ in batch]
-        found = {d["session_id"] for d in self._coll.find({"session_id": {"$in": ids}}, {"session_id": 1})}
+        ids = [sid for sid, _ in batch if usable_session_id(sid)]
+        find = lambda: self._coll.find({"session_id": {"$in": ids}}, {"session_id": 1})  # noqa: E731
+        found = {d["session_id"] for d in self.read(find, "session") if isinstance(d, dict)}
         for sid, n in batch:
             if sid not in found:
                 yield n
@@ -187,17 +267,23 @@ class ScanRuns(_MongoFn):
     for servers that cannot use an index on session_id, where each lookup batch would
     be a full scan."""
 
-    def __init__(self, uri: str, database: str, collection: str, part: Slice = WHOLE):
+    def __init__(self, uri: str, database: str, collection: str, window: Window, part: Slice = WHOLE):
         super().__init__(uri, database, collection)
-        self.part = part
+        self.window, self.part = window, part
 
     def process(self, _: Any) -> Iterator[tuple[str, dict]]:
         progress = _Progress("run documents")
-        for doc in self._coll.find({}, {f: 1 for f in RUN_FIELDS}, batch_size=1000):
+        find = lambda: self._coll.find({}, {f: 1 for f in RUN_FIELDS}, batch_size=1000)  # noqa: E731
+        for doc in self.read(find, "run", self.part):
+            if isinstance(doc, beam.pvalue.TaggedOutput):
+                yield doc
+                continue
             sid = doc.get("session_id")
-            if isinstance(sid, str) and self.part.holds(sid):  # a lookup by session id finds no other
+            if usable_session_id(sid):  # in the slice (read() filters): a lookup by session id finds no other
                 progress.tick()
                 yield sid, doc
+            elif considered(doc.get("created_at"), self.window):
+                yield beam.pvalue.TaggedOutput(ORPHANS, 1)  # read() kept it in slice 0 only
 
 
 class ReadPlan(NamedTuple):
@@ -282,45 +368,58 @@ class ReadMongo(beam.PTransform):
         ranges = pbegin | "Ranges" >> beam.Create(parts) | "SpreadRanges" >> beam.Reshuffle()
         sessions = ranges | "ReadSessions" >> beam.ParDo(
             ReadSessionRange(self.uri, self.database, self.collection, self.window, self.part)
-        )
+        ).with_outputs(QUARANTINE, main="docs")
         if plan.runs == "scan":
             runs = (
                 pbegin
                 | "RunsCollection" >> beam.Create([None])
-                | "ScanRuns" >> beam.ParDo(ScanRuns(self.uri, self.database, self.runs_collection, self.part))
+                | "ScanRuns"
+                >> beam.ParDo(
+                    ScanRuns(self.uri, self.database, self.runs_collection, self.window, self.part)
+                ).with_outputs(QUARANTINE, ORPHANS, main="docs")
             )
             refs = pbegin | "NoRefs" >> beam.Create([])
+            orphans = runs[ORPHANS]
         else:
             runs = (
-                sessions
+                sessions.docs
                 | "SessionIds" >> beam.FlatMap(_session_id)
                 | "BatchIds" >> beam.BatchElements(min_batch_size=RUN_BATCH_MIN, max_batch_size=RUN_BATCH_MAX)
-                | "ReadRuns" >> beam.ParDo(ReadRunsOfSessions(self.uri, self.database, self.runs_collection))
+                | "ReadRuns"
+                >> beam.ParDo(ReadRunsOfSessions(self.uri, self.database, self.runs_collection)).with_outputs(
+                    QUARANTINE, main="docs"
+                )
             )
             # One query: refs are few (session_id and created_at only).
             refs = (
                 pbegin
                 | "WholeWindow" >> beam.Create([(self.window, False)])
                 | "ReadRunRefs"
-                >> beam.ParDo(ReadRunRefs(self.uri, self.database, self.runs_collection, self.window, self.part))
+                >> beam.ParDo(
+                    ReadRunRefs(self.uri, self.database, self.runs_collection, self.window, self.part)
+                ).with_outputs(ORPHANS, main="refs")
             )
+            orphans, refs = refs[ORPHANS], refs.refs
+        self._unkeyed = orphans
         return {
-            "sessions": sessions,
-            "runs": runs,
+            "sessions": sessions.docs,
+            "runs": runs.docs,
             "refs": refs,
             "known": pbegin | "NoKnown" >> beam.Create([]),
-            "quarantine": pbegin | "NoBadLines" >> beam.Create([]),
+            "quarantine": (sessions[QUARANTINE], runs[QUARANTINE]) | "Unreadable" >> beam.Flatten(),
+            ORPHANS: orphans,
         }
 
     def orphans(self, candidates: beam.PCollection) -> beam.PCollection:
-        return (
+        missing = (
             candidates
             | "BatchCandidates" >> beam.BatchElements(min_batch_size=1, max_batch_size=RUN_BATCH_MAX)
             | "LookUpSessions" >> beam.ParDo(CountMissingSessions(self.uri, self.database, self.collection))
         )
+        return (missing, self._unkeyed) | "AllOrphans" >> beam.Flatten()
 
 
 def _session_id(doc: dict) -> Iterable[str]:
     sid = doc.get("session_id")
-    if isinstance(sid, str) and sid:
+    if usable_session_id(sid):
         yield sid

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from transforms.columns import COLUMN_NAMES, COLUMNS
+from transforms.encodable import text_problem
 from transforms.metrics import ratio
 from transforms.records import SessionInfo
-from transforms.timestamps import format_ts, from_epoch
+from transforms.timestamps import MAX_EPOCH, MIN_EPOCH, format_ts, from_epoch
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 def assemble_row(info: SessionInfo, families: tuple[dict[str, Any], ...]) -> dict[str, Any]:
@@ -38,6 +42,57 @@ def assemble_row(info: SessionInfo, families: tuple[dict[str, Any], ...]) -> dic
 
 
 _TYPES = {c.name: c.type for c in COLUMNS}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float64
+        return False
+
+
+def _value_problem(value: Any, kind: str) -> str | None:
+    if kind == "int":
+        if not isinstance(value, int) or isinstance(value, bool):
+            return "is not an integer"
+        return None if INT64_MIN <= value <= INT64_MAX else "does not fit int64"
+    if kind == "float":
+        return None if _is_number(value) and _finite(value) else "is not a finite float64"
+    if kind == "timestamp":
+        ok = _is_number(value) and _finite(value) and MIN_EPOCH < value < MAX_EPOCH
+        return None if ok else "is not a timestamp between 1970-01-01 and 2200-01-01"
+    if kind == "bool":
+        return None if isinstance(value, bool) else "is not a boolean"
+    if not isinstance(value, str):
+        return "is not a string"
+    return text_problem(value)
+
+
+# The common case at a glance, one test per column type; `_value_problem` says why not.
+_OK = {
+    "int": lambda v: type(v) is int and INT64_MIN <= v <= INT64_MAX,
+    "float": lambda v: type(v) is float and v - v == 0.0,  # finite: inf - inf and nan - nan are nan
+    "timestamp": lambda v: type(v) is float and MIN_EPOCH < v < MAX_EPOCH,
+    "bool": lambda v: type(v) is bool,
+    "string": lambda v: type(v) is str and (v.isascii() or text_problem(v) is None),
+}
+_CHECKS = tuple((c.name, c.type, _OK[c.type]) for c in COLUMNS)
+
+
+def row_problem(row: dict[str, Any]) -> str | None:
+    """Why a value of `row` cannot be written in its column's type, or None (FEATURES.md §5, §6)."""
+    for name, kind, ok in _CHECKS:
+        value = row[name]
+        if value is not None and not ok(value):
+            why = _value_problem(value, kind)
+            if why is not None:
+                shown = ascii(value)
+                return f"{name}={shown if len(shown) <= 40 else shown[:37] + '...'} {why}"
+    return None
 
 
 def csv_value(value: Any, kind: str) -> str:

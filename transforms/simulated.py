@@ -3,14 +3,17 @@ source (`simulated://?sessions=N&seed=S`), also written to dumps or MongoDB by
 `python -m pipeline.simulate`.
 
 Session `i` depends only on (seed, i), so any split of the work yields the same
-documents. Shapes follow what agno writes (see ../shared/examples/agno).
+documents. Shapes follow what agno writes (see tests/data/agno and docs/agno-test-data.md).
 """
 
 from __future__ import annotations
 
+import difflib
+import math
 import random
+import re
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -44,28 +47,86 @@ class SimParams:
     end: str | None = None
 
 
-def parse_sim_uri(uri: str) -> SimParams:
-    """`simulated://?sessions=N&seed=S&formats=agno3,agno2&error_rate=0.1&...`"""
-    query = urllib.parse.parse_qs(urllib.parse.urlsplit(uri).query)
-    params = SimParams()
+MOST_SESSIONS = 10**9  # session ids have 9 digits
+
+
+def _whole(text: str, low: int | None, high: int | None) -> int:
+    if not re.fullmatch(r"[+-]?[0-9]+", text.strip()):
+        raise ValueError
+    value = int(text)
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError
+    return value
+
+
+def _share(text: str, high: float | None) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value < 0 or (high is not None and value > high):
+        raise ValueError
+    return value
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    formats = tuple(f.strip() for f in text.split(",") if f.strip())
+    if not formats or set(formats) - set(FORMATS):
+        raise ValueError
+    return formats
+
+
+# parameter → (reader of its text, what it must be)
+PARAMS: dict[str, tuple[Callable[[str], Any], str]] = {
+    "sessions": (lambda t: _whole(t, 0, MOST_SESSIONS), f"a whole number from 0 to {MOST_SESSIONS:,}"),
+    "seed": (lambda t: _whole(t, None, None), "a whole number"),
+    "formats": (_formats, f"a comma list among {', '.join(FORMATS)}"),
+    "runs": (lambda t: _share(t, None), "a number ≥ 0"),
+    "tools": (lambda t: _share(t, None), "a number ≥ 0"),
+    "error_rate": (lambda t: _share(t, 1), "a number from 0 to 1"),
+    "tool_error_rate": (lambda t: _share(t, 1), "a number from 0 to 1"),
+    "bad_rate": (lambda t: _share(t, 1), "a number from 0 to 1"),
+    "start": (str, "a date"),
+    "end": (str, "a date"),
+}
+
+
+def sim_params(texts: Mapping[str, str], label: Callable[[str], str] = str) -> SimParams:
+    """SimParams from text values (a URI's query, or flags); a one-sentence ValueError for a
+    bad or unknown one, named as `label(parameter)` names it."""
     updates: dict[str, Any] = {}
-    for key, values in query.items():
-        value = values[-1]
-        if key not in SimParams.__dataclass_fields__:
-            raise ValueError(f"unknown simulated source parameter {key!r}")
-        if key == "formats":
-            formats = tuple(f.strip() for f in value.split(",") if f.strip())
-            unknown = set(formats) - set(FORMATS)
-            if unknown or not formats:
-                raise ValueError(f"formats must be among {', '.join(FORMATS)}")
-            updates[key] = formats
-        elif key in ("sessions", "seed"):
-            updates[key] = int(value)
-        elif key in ("start", "end"):
-            updates[key] = value
-        else:
-            updates[key] = float(value)
-    return replace(params, **updates)
+    for key, text in texts.items():
+        if key not in PARAMS:
+            close = difflib.get_close_matches(key, PARAMS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(PARAMS)})"
+            raise ValueError(f"unknown simulated source parameter {key!r}{hint}")
+        read, expected = PARAMS[key]
+        try:
+            updates[key] = read(text)
+        except ValueError:
+            raise ValueError(f"{label(key)} must be {expected}, not {text!r}") from None
+    params = replace(SimParams(), **updates)
+    if (params.start is None) != (params.end is None):
+        raise ValueError(f"{label('start')} and {label('end')} go together")
+    if params.start is not None:
+        from transforms.window import WindowError, parse_window
+
+        try:
+            parse_window(params.start, params.end, (label("start"), label("end")))
+        except WindowError as exc:
+            raise ValueError(str(exc)) from None
+    return params
+
+
+def parse_sim_uri(uri: str) -> SimParams:
+    """`simulated://?sessions=N&seed=S&formats=agno3,agno2&error_rate=0.1&...`; a ValueError
+    (one sentence) for anything it cannot use."""
+    parts = urllib.parse.urlsplit(uri)
+    if parts.netloc or parts.path or parts.fragment:
+        raise ValueError(f"the parameters of {uri!r} follow a '?': simulated://?sessions=N&seed=S&…")
+    texts: dict[str, str] = {}
+    for key, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
+        if key in texts:
+            raise ValueError(f"{key} is given twice")
+        texts[key] = value
+    return sim_params(texts)
 
 
 def _oid(rng: random.Random):
@@ -152,7 +213,7 @@ def generate(index: int, p: SimParams, window: Window) -> tuple[dict, list[dict]
     span = max(1, int(window.end - window.start) - 1)
     created = int(window.start) + rng.randrange(span)
     kind = "agent" if fmt in ("agno1", "phidata") else rng.choices(("agent", "team", "workflow"), (80, 15, 5))[0]
-    n = int(rng.expovariate(1 / p.runs)) + (1 if rng.random() < 0.9 else 0)
+    n = (int(rng.expovariate(1 / p.runs)) if p.runs > 0 else 0) + (1 if rng.random() < 0.9 else 0)
     ident = f"{kind}-{rng.randrange(20):02d}"
     model = rng.choice(MODELS)
     owner = {f"{kind}_id": ident}
@@ -252,7 +313,10 @@ class ReadSimulated(beam.PTransform):
                 "runs", main="sessions"
             )
         )
-        return (docs.sessions, docs.runs) | "Shape" >> ShapeDocuments(self.window)
+        self._read = (docs.sessions, docs.runs) | "Shape" >> ShapeDocuments(self.window)
+        return self._read
 
     def orphans(self, candidates):
-        return candidates | "OrphanRuns" >> beam.Values()
+        from transforms.read_dump import orphan_counts
+
+        return orphan_counts(self._read, candidates)

@@ -22,6 +22,7 @@ from typing import Any
 import apache_beam as beam
 
 from transforms.columns import COLUMNS, Column
+from transforms.quarantine import DOCUMENT
 from transforms.records import Quarantined
 from transforms.rows import CsvLine
 from transforms.tables import SESSIONS, TABLES, Table
@@ -33,10 +34,18 @@ FORMATS = ("csv", "parquet")
 
 
 def quarantine_line(q: Quarantined) -> str:
-    from bson import json_util
-
-    record = {"_id": q.doc_id, "session_id": q.session_id, "reason": q.reason, "document": q.document}
-    return json_util.dumps(record, json_options=json_util.RELAXED_JSON_OPTIONS)
+    """One JSON object a line (ASCII): `_id`, `session_id`, `reason`, `document` (the
+    document as relaxed Extended JSON, embedded as an object; null for bytes that did
+    not decode), then only the fields that are set: `note`, and for an unreadable
+    record `"kind": "unreadable"`, `file` or `collection`, `line`, `offset` and `bytes`
+    (base64)."""
+    head = json.dumps({"_id": q.doc_id, "session_id": q.session_id, "reason": q.reason})
+    extra = {"note": q.note}
+    if q.kind != DOCUMENT:
+        extra.update(kind=q.kind, file=q.file, collection=q.collection, line=q.line, offset=q.offset, bytes=q.raw)
+    tail = json.dumps({k: v for k, v in extra.items() if v is not None})
+    document = "null" if q.document is None else q.document
+    return head[:-1] + ', "document": ' + document + ("" if tail == "{}" else ", " + tail[1:-1]) + "}"
 
 
 def parquet_schema(columns: tuple[Column, ...] = COLUMNS):
@@ -74,6 +83,64 @@ class ParquetRecord:
 parquet_record = ParquetRecord(COLUMNS)
 
 
+class ParquetTables(beam.DoFn):
+    """Feature rows → pyarrow tables, `shards` tables of equal size per flush.
+
+    Beam's file sink deals its elements out to `num_shards` writers round-robin, from a
+    random start in each bundle. WriteToParquet's elements are tables, one per bundle
+    of rows (64 MB), so a small dataset was one table: one file with every row and
+    N − 1 empty ones. Cut into `shards` tables, every flush gives each writer a share,
+    as CSV lines are dealt out: each shard holds rows when a bundle has at least N."""
+
+    BATCH_ROWS = 1_000  # rows per record batch (as Beam's own converter)
+    FLUSH_ROWS = 100_000  # rows a bundle holds before its tables are emitted
+
+    def __init__(self, shards: int, columns: tuple[Column, ...] = COLUMNS):
+        self.shards, self.columns = max(1, shards), columns
+
+    def setup(self) -> None:
+        self._schema = parquet_schema(self.columns)
+        self._record = ParquetRecord(self.columns)
+
+    def start_bundle(self) -> None:
+        self._rows: list[dict[str, Any]] = []
+        self._batches: list = []
+        self._count = 0
+
+    def process(self, row: dict[str, Any]):
+        self._rows.append(self._record(row))
+        self._count += 1
+        if len(self._rows) >= self.BATCH_ROWS:
+            self._batch()
+        if self._count >= self.FLUSH_ROWS:
+            yield from self._flush()
+
+    def finish_bundle(self):
+        from apache_beam.transforms.window import GlobalWindows
+
+        for table in self._flush():
+            yield GlobalWindows.windowed_value(table)
+
+    def _batch(self) -> None:
+        import pyarrow as pa
+
+        self._batches.append(pa.RecordBatch.from_pylist(self._rows, schema=self._schema))
+        self._rows = []
+
+    def _flush(self):
+        import pyarrow as pa
+
+        if self._rows:
+            self._batch()
+        table, self._batches, self._count = pa.Table.from_batches(self._batches, self._schema), [], 0
+        n = table.num_rows
+        offset = 0
+        for k in range(min(self.shards, n)):
+            size = n // self.shards + (k < n % self.shards)
+            yield table.slice(offset, size)
+            offset += size
+
+
 class WriteDataset(beam.PTransform):
     """`tag` (a slice's, e.g. `s003`) goes into every file name after the prefix."""
 
@@ -93,9 +160,9 @@ class WriteDataset(beam.PTransform):
         if self.fmt == "parquet":
             (
                 rows
-                | f"ParquetRecords{label}" >> beam.Map(ParquetRecord(table.columns))
-                | (f"WriteParquet{label}")
-                >> beam.io.WriteToParquet(
+                | f"ParquetTables{label}" >> beam.ParDo(ParquetTables(self.num_shards, table.columns))
+                | f"WriteParquet{label}"
+                >> beam.io.WriteToParquetBatched(
                     data,
                     schema=parquet_schema(table.columns),
                     file_name_suffix=".parquet",

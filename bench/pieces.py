@@ -1,0 +1,65 @@
+"""Pieces of the job's speed machinery against the plain way, in one process (CPU
+seconds, best of 3), for docs/benchmarks.md:
+
+    python -m bench.pieces [--runs FILE]      (default: the 10k bench dump's runs file)
+
+- Extended JSON: `bson.json_util.loads` vs the job's `loads_extended_json` (orjson
+  plus json_util's hook where `$` keys are) vs bare orjson, on every run line;
+- percentile: `numpy.percentile` vs the job's `_percentile`, p50 and p95 of 20,000
+  random lists of 1–12 durations (the same values: checked).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections.abc import Callable
+
+from bench import data
+
+
+def best(f: Callable[[], object], times: int = 3) -> float:
+    spent = []
+    for _ in range(times):
+        t = time.process_time()
+        f()
+        spent.append(time.process_time() - t)
+    return min(spent)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.pieces")
+    p.add_argument("--runs", help="a runs .jsonl file (default: the 10k bench dump's)")
+    args = p.parse_args(argv)
+    import numpy
+    import orjson
+    from bson import json_util
+
+    from transforms.metrics import _percentile
+    from transforms.read_dump import loads_extended_json
+
+    path = args.runs or str(data.dump_folder(10_000, 2).folder / "agno_runs.jsonl")
+    with open(path, encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    assert all(json_util.loads(line) == loads_extended_json(line) for line in lines[:2000])
+    rnd = random.Random(1)
+    samples = [[rnd.random() * 30 for _ in range(rnd.randint(1, 12))] for _ in range(20_000)]
+    assert all(_percentile(x, 95) == float(numpy.percentile(x, 95)) for x in samples[:2000])
+    out = {
+        "run_lines": len(lines),
+        "json_util_loads_s": best(lambda: [json_util.loads(line) for line in lines]),
+        "loads_extended_json_s": best(lambda: [loads_extended_json(line) for line in lines]),
+        "orjson_loads_s": best(lambda: [orjson.loads(line) for line in lines]),
+        "numpy_percentile_s": best(lambda: [(numpy.percentile(x, 50), numpy.percentile(x, 95)) for x in samples]),
+        "hand_percentile_s": best(lambda: [(_percentile(x, 50), _percentile(x, 95)) for x in samples]),
+    }
+    json.dump(out, sys.stdout)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
