@@ -217,7 +217,7 @@ def read_table(out_dir: str | Path, name: str) -> list[dict[str, Any]]:
     """All rows of one table through the manifest's `tables.<name>` (CSV as strings,
     Parquet as Python values), after checking each file's sha256 and rows, and that
     the table's `location` holds exactly its listed files."""
-    out_dir = Path(out_dir)
+    out_dir = dataset_dir(out_dir)
     table = read_manifest(out_dir)["tables"][name]
     listed = sorted(e["path"] for e in table["files"])
     location = out_dir / table["location"]

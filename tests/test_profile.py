@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-from dataset_io import TABLE_COLUMNS, read_manifest, run_pipeline
+from dataset_io import TABLE_COLUMNS, dataset_dir, read_manifest, run_pipeline
 
 # Documented in transforms/profile.py (our copies: the test checks the promise).
 ALPHA, KMV_K, EXACT_VALUES, BINS, TOP = 0.005, 1024, 1000, 20, 10
@@ -41,7 +41,8 @@ def published(tmp_path_factory) -> Path:
 
 def arrow_table(out: Path, name: str) -> pa.Table:
     manifest = read_manifest(out)
-    parts = [pq.read_table(io.BytesIO((out / f["path"]).read_bytes())) for f in manifest["tables"][name]["files"]]
+    folder = dataset_dir(out)
+    parts = [pq.read_table(io.BytesIO((folder / f["path"]).read_bytes())) for f in manifest["tables"][name]["files"]]
     table = pa.concat_tables(parts)
     assert table.column_names == TABLE_COLUMNS[name]
     return table
@@ -50,7 +51,7 @@ def arrow_table(out: Path, name: str) -> pa.Table:
 def profile_of(out: Path) -> dict:
     manifest = read_manifest(out)
     assert manifest["documents"]["profile"]["path"] == "profile.json"
-    return json.loads((out / "profile.json").read_text())
+    return json.loads((dataset_dir(out) / "profile.json").read_text())
 
 
 def expected_edges(kind: str, lo: float, hi: float) -> list[float]:
@@ -146,7 +147,7 @@ def test_quarantine_by_reason(published):
     records = [
         json.loads(line)
         for entry in manifest["quarantine"]
-        for line in (published / entry["path"]).read_text().splitlines()
+        for line in (dataset_dir(published) / entry["path"]).read_text().splitlines()
         if line.strip()
     ]
     assert manifest["counts"]["quarantined"] == len(records) > 0
@@ -191,7 +192,7 @@ def test_sliced_run_has_the_profile_of_one_pass(tmp_path):
     assert run_pipeline([*argv, "--output", str(tmp_path / "three"), "--tables", "sessions,runs", "--slices", "3"]) == 0
     one, three = profile_of(tmp_path / "one"), profile_of(tmp_path / "three")
     assert read_manifest(tmp_path / "three")["slices"] == 3
-    assert not list((tmp_path / "three").glob("run-*/_profile*"))  # read and removed
+    assert not list(dataset_dir(tmp_path / "three").glob("run-*/_profile*"))  # read and removed
 
     def rounded(value):
         if isinstance(value, float):
