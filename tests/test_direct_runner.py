@@ -88,10 +88,10 @@ def test_the_default_mode_is_what_docs_benchmarks_says(monkeypatch):
     """multi_processing, one worker per core, from MULTI_PROCESSING_MIN_SESSIONS sessions
     on; below, or with the size unknown, or on one core, Beam's in-memory mode."""
     monkeypatch.setattr(runners, "cores", lambda: 2)
-    assert runners.MULTI_PROCESSING_MIN_SESSIONS == 5_000
-    assert _mode(new_pipeline([], sessions=5_000)) == ("multi_processing", 2)
+    assert runners.MULTI_PROCESSING_MIN_SESSIONS == 10_000
+    assert _mode(new_pipeline([], sessions=10_000)) == ("multi_processing", 2)
     assert _mode(new_pipeline(["--runner=DirectRunner"], sessions=100_000)) == ("multi_processing", 2)
-    assert _mode(new_pipeline([], sessions=4_999)) == ("in_memory", 1)
+    assert _mode(new_pipeline([], sessions=9_999)) == ("in_memory", 1)
     assert _mode(new_pipeline([])) == ("in_memory", 1)
     # what the user gives is kept as given
     assert _mode(new_pipeline(["--direct_running_mode=in_memory"], sessions=100_000)) == ("in_memory", 1)
@@ -99,7 +99,7 @@ def test_the_default_mode_is_what_docs_benchmarks_says(monkeypatch):
     monkeypatch.setattr(runners, "cores", lambda: 1)
     assert _mode(new_pipeline([], sessions=100_000)) == ("in_memory", 1)
     doc = (Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md").read_text(encoding="utf-8")
-    assert "multi_processing" in doc and "one worker per core" in doc and "5,000 sessions" in doc
+    assert "multi_processing" in doc and "one worker per core" in doc and "10,000 sessions" in doc
 
 
 def test_the_default_mode_gives_the_in_memory_rows(monkeypatch, tmp_path):
