@@ -16,6 +16,8 @@ from typing import Any
 import apache_beam as beam
 from bson import json_util
 
+from transforms.encodable import text_problem
+
 # Containers nested below a document: MongoDB's own limit ("no more than 100 levels
 # of nesting"). Deeper documents cannot cross the runner's coders (pickle fails
 # near 500 levels, less when the stack is deep already) and are unreadable records.
@@ -44,11 +46,7 @@ class BadText(str):
 
 
 def _bad(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
+    return text_problem(text) is not None
 
 
 def mark_bad_text(value: Any) -> Any:
