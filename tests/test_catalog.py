@@ -91,7 +91,7 @@ def test_parquet_table_columns_partition_and_sagemaker_manifest(moto, glue):
     assert serde == "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
     assert table["StorageDescriptor"]["Location"] == f"s3://{BUCKET}/pq/"
 
-    root = "pq/window_start=2024-12-01"
+    root = "pq/window_start=2024-12-01/window_end=2024-12-02"
     manifest = manifest_of(moto, f"{root}/manifest.json")
     run = manifest["run_id"]
     assert manifest["tables"]["sessions"]["location"] == f"{run}/data/"
@@ -124,9 +124,9 @@ def test_a_rerun_moves_its_partition_a_killed_run_does_not_and_other_windows_sta
     assert table["Parameters"]["skip.header.line.count"] == "1"
 
     assert run_pipeline([*args(moto.endpoint, "daily", "daily"), *DEC_1]) == 0
-    run = manifest_of(moto, "daily/window_start=2024-12-01/manifest.json")["run_id"]
+    run = manifest_of(moto, "daily/window_start=2024-12-01/window_end=2024-12-02/manifest.json")["run_id"]
     moved = partition(glue, "daily", ["2024-12-01", "2024-12-02"])
-    assert moved["StorageDescriptor"]["Location"] == f"s3://{BUCKET}/daily/window_start=2024-12-01/{run}/data/"
+    assert moved["StorageDescriptor"]["Location"] == f"s3://{BUCKET}/daily/window_start=2024-12-01/window_end=2024-12-02/{run}/data/"
     assert moved["StorageDescriptor"]["Location"] != first["StorageDescriptor"]["Location"]
     assert partition(glue, "daily", ["2024-12-02", "2024-12-03"]) == other
     listed = glue.get_partitions(DatabaseName=DATABASE, TableName="daily")["Partitions"]
@@ -166,9 +166,10 @@ def test_a_catalog_failure_after_publish_is_one_line_and_the_next_run_repairs_it
     assert failed.returncode == 3 and "Traceback" not in failed.stderr
     assert proxy.injected and {code for _, _, code in proxy.injected} == {"AccessDeniedException"}
     (line,) = [ln for ln in failed.stderr.splitlines() if ln.startswith("session-features:")]
-    manifest = manifest_of(moto, "flaky/window_start=2024-12-01/manifest.json")
+    day = "window_start=2024-12-01/window_end=2024-12-02"
+    manifest = manifest_of(moto, f"flaky/{day}/manifest.json")
     assert line.startswith(
-        f"session-features: the dataset is published (s3://{BUCKET}/flaky/window_start=2024-12-01/manifest.json) "
+        f"session-features: the dataset is published (s3://{BUCKET}/flaky/{day}/manifest.json) "
         "but the Glue catalog was not updated: "
     )
     assert line.endswith("; the next run of this window updates it")
@@ -176,10 +177,10 @@ def test_a_catalog_failure_after_publish_is_one_line_and_the_next_run_repairs_it
     assert partition(glue, "flaky", ["2024-12-01", "2024-12-02"]) == before  # the catalog was refused
 
     assert run_pipeline([*args(moto.endpoint, "flaky", "flaky"), *DEC_1]) == 0
-    run = manifest_of(moto, "flaky/window_start=2024-12-01/manifest.json")["run_id"]
+    run = manifest_of(moto, f"flaky/{day}/manifest.json")["run_id"]
     repaired = partition(glue, "flaky", ["2024-12-01", "2024-12-02"])
-    assert repaired["StorageDescriptor"]["Location"] == f"s3://{BUCKET}/flaky/window_start=2024-12-01/{run}/data/"
-    assert moto.keys(BUCKET, f"flaky/window_start=2024-12-01/{run}/data/")  # it points at live files
+    assert repaired["StorageDescriptor"]["Location"] == f"s3://{BUCKET}/flaky/{day}/{run}/data/"
+    assert moto.keys(BUCKET, f"flaky/{day}/{run}/data/")  # it points at live files
 
 
 def test_published_windows_without_a_partition_are_registered_and_others_skipped(moto, glue):
@@ -190,11 +191,12 @@ def test_published_windows_without_a_partition_are_registered_and_others_skipped
     dec_3 = ["--start_date", "2024-12-03", "--end_date", "2024-12-03"]
     assert run_pipeline([*base, "--s3_region_name", REGION, "--hive", "--format", "parquet", *dec_3]) == 0
     assert run_pipeline([*args(moto.endpoint, "backfill", "backfill"), *DEC_2]) == 0
-    runs = {day: manifest_of(moto, f"backfill/window_start=2024-12-0{day}/manifest.json")["run_id"] for day in (1, 2)}
+    folder = {day: f"backfill/window_start=2024-12-0{day}/window_end=2024-12-0{day + 1}" for day in (1, 2)}
+    runs = {day: manifest_of(moto, f"{folder[day]}/manifest.json")["run_id"] for day in (1, 2)}
     listed = glue.get_partitions(DatabaseName=DATABASE, TableName="backfill")["Partitions"]
     assert sorted((p["Values"], p["StorageDescriptor"]["Location"]) for p in listed) == [
-        (["2024-12-01", "2024-12-02"], f"s3://{BUCKET}/backfill/window_start=2024-12-01/{runs[1]}/data/"),
-        (["2024-12-02", "2024-12-03"], f"s3://{BUCKET}/backfill/window_start=2024-12-02/{runs[2]}/data/"),
+        (["2024-12-01", "2024-12-02"], f"s3://{BUCKET}/{folder[1]}/{runs[1]}/data/"),
+        (["2024-12-02", "2024-12-03"], f"s3://{BUCKET}/{folder[2]}/{runs[2]}/data/"),
     ]
 
 
