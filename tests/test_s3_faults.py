@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from dataset_io import read_dataset, read_manifest, run_pipeline
+from dataset_io import DOCUMENTS, read_dataset, read_manifest, run_pipeline
 from s3server import BUCKET, RESET, FaultProxy
 from test_s3 import DATES, WINDOW, mirror, s3_args
 
@@ -82,7 +82,8 @@ def test_kill_9_at_a_moment_of_publishing_leaves_a_whole_dataset_and_a_clean_nex
     assert run_pipeline(["--source", SIM, *DATES, *s3_args(s3.endpoint, prefix)]) == 0
     rows, manifest = published(s3, prefix, tmp_path / "after")
     assert rows == before
-    assert run_folders(s3, prefix) == {"manifest.json", manifest["run_id"]}  # the killed run's folder is gone
+    # the killed run's folder is gone
+    assert run_folders(s3, prefix) == {"manifest.json", "sagemaker-sessions.manifest", manifest["run_id"], *DOCUMENTS}
 
 
 @pytest.mark.parametrize("fault", [(503, "SlowDown"), RESET])
