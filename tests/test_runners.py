@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -301,7 +302,7 @@ def test_run_on_script_starts_the_job_server_itself_and_gives_the_direct_runners
     got = dataset(out)
     assert got["runner"] == {"spark": "SparkRunner", "flink": "FlinkRunner"}[runner]
     # Beam's job-server lines are in the run's log file, which the console's last line names.
-    run_log = Path(log.read_text().split("session_features: log: ", 1)[1].split()[0])
+    run_log = Path(re.findall(r"\(log: ([^)]+)\)", log.read_text())[-1])
     started = [line for line in run_log.read_text().splitlines() if "Really starting service" in line]
     assert started and str(job_server_jars[runner]) in started[0]  # Beam started the fetched jar, downloaded none
     workers_started = [line for line in log.read_text().splitlines() if "started SDK worker" in line]
