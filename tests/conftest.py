@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import uuid
@@ -47,6 +48,20 @@ def run_logs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ.pop("SESSION_FEATURES_LOG_DIR", None)
     else:
         os.environ["SESSION_FEATURES_LOG_DIR"] = before
+
+
+@pytest.fixture(autouse=True)
+def no_handlers_on_closed_streams() -> Iterator[None]:
+    """In-process runs (and Beam's worker set-up) may leave a logging handler on a stream
+    pytest has closed since (a test's captured stderr); a later record would print a
+    "Logging error" traceback into another test's output. Such handlers are removed."""
+    yield
+    named = [v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger)]
+    loggers = [logging.getLogger(), *named]
+    for logger in loggers:
+        for handler in list(logger.handlers):
+            if isinstance(handler, logging.StreamHandler) and getattr(handler.stream, "closed", False):
+                logger.removeHandler(handler)
 
 
 @pytest.fixture(scope="session")
