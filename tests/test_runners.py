@@ -405,7 +405,7 @@ def test_tables_and_profile_equal_on_spark_and_flink(inputs, spark, flink, tmp_p
 
     def published(out: Path) -> tuple[dict[str, list], dict]:
         tables = {n: sorted(json.dumps(r, sort_keys=True) for r in read_table(out, n)) for n in TABLE_COLUMNS}
-        return tables, json.loads((out / "profile.json").read_text())
+        return tables, json.loads((dataset_dir(out) / "profile.json").read_text())
 
     tables, profile = published(tmp_path / "direct")
     assert [len(tables[n]) > 0 for n in TABLE_COLUMNS] == [True, True, True]
