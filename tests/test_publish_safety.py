@@ -28,6 +28,11 @@ DEC = Window(1733011200.0, 1735689600.0)  # 2024-12-01 .. 2025-01-01
 NOW = 1764590400.0  # 2025-12-01T12:00:00Z, the cleanup's clock in the rule tests
 
 
+def published_listing(*runs: str) -> list[str]:
+    """What a window's folder holds once published: the manifest, its documents, the run folders."""
+    return sorted(["manifest.json", *runs, *DOCUMENTS])
+
+
 def assert_whole(folder: Path) -> dict:
     """The published dataset: every file the manifest names exists with its sha256 and
     rows (read_dataset checks them), and the rows are all the run wrote."""
@@ -171,7 +176,7 @@ def test_two_runs_of_one_window_started_together_end_with_one_whole_dataset(tmp_
     )
     # the run that published last keeps its folder; the other one's is gone or goes with the next run
     assert run_pipeline(["--source", SIM, *DATES, "--output", str(out)]) == 0
-    assert sorted(p.name for p in folder.iterdir()) == sorted(["manifest.json", read_manifest(folder)["run_id"], *DOCUMENTS])
+    assert sorted(p.name for p in folder.iterdir()) == published_listing(read_manifest(folder)["run_id"])
     assert read_dataset(folder) == rows
 
 
@@ -196,7 +201,7 @@ def test_a_short_run_publishing_between_the_slices_of_a_long_run(tmp_path, monke
     assert short and manifest["run_id"] != short[0] and manifest["slices"] == 3
     assert read_dataset(out) == expected  # all 3 slices' rows, every file present
     # the sliced run replaced the short run's dataset and removed its folder
-    assert sorted(p.name for p in dataset_dir(out).iterdir()) == sorted(["manifest.json", manifest["run_id"], *DOCUMENTS])
+    assert sorted(p.name for p in dataset_dir(out).iterdir()) == published_listing(manifest["run_id"])
 
 
 # ----------------------------------------------------------------- faults
@@ -239,7 +244,7 @@ def test_kill_9_over_a_published_dataset_leaves_it_whole_and_the_next_run_clean(
     assert_whole(folder)
     # the next run succeeds and removes the killed run's folder (its process is gone)
     assert run_pipeline(["--source", SIM, *DATES, "--output", str(out)]) == 0
-    assert sorted(p.name for p in folder.iterdir()) == sorted(["manifest.json", read_manifest(folder)["run_id"], *DOCUMENTS])
+    assert sorted(p.name for p in folder.iterdir()) == published_listing(read_manifest(folder)["run_id"])
     assert read_dataset(folder) == before
 
 
@@ -264,7 +269,7 @@ def test_a_stop_signal_ends_in_one_line_and_removes_the_runs_folder(tmp_path, si
     assert line.startswith(f"session-features: stopped by {name}: the run's folder was removed, nothing was published")
     log_file = Path(line.rsplit("(log: ", 1)[1].rstrip(")"))
     assert log_file.parent == tmp_path / "logs" and f"stopped by {name}" in log_file.read_text()
-    assert sorted(p.name for p in folder.iterdir()) == sorted(["manifest.json", old, *DOCUMENTS])
+    assert sorted(p.name for p in folder.iterdir()) == published_listing(old)
     assert (folder / "manifest.json").read_bytes() == published
 
 
@@ -286,7 +291,7 @@ def test_a_cleanup_failure_after_publishing_is_a_warning(tmp_path, monkeypatch, 
     monkeypatch.undo()
     assert run_pipeline(["--source", SIM, *DATES, "--output", str(out)]) == 0
     third = read_manifest(out)["run_id"]
-    assert sorted(p.name for p in dataset_dir(out).iterdir()) == sorted(["manifest.json", third, *DOCUMENTS])
+    assert sorted(p.name for p in dataset_dir(out).iterdir()) == published_listing(third)
 
 
 def test_a_failed_run_prints_one_line_naming_its_log_file(tmp_path, monkeypatch, capsys):

@@ -108,4 +108,5 @@ def test_s3_failing_for_ever_fails_the_run_in_one_line_and_keeps_the_old_dataset
     assert len(proxy.injected) >= 3  # retried before giving up
     rows, manifest = published(s3, prefix, tmp_path / "after")
     assert rows == before and manifest == first
-    assert run_folders(s3, prefix) == {"manifest.json", first["run_id"]}  # the failed run's folder removed
+    # the failed run's folder removed
+    assert run_folders(s3, prefix) == {"manifest.json", "sagemaker-sessions.manifest", first["run_id"], *DOCUMENTS}
