@@ -494,7 +494,9 @@ def main(argv: list[str] | None = None) -> int:
     print(targets_table(report))
     print(json.dumps(report["summary"], indent=1))
     if args.json:
-        Path(args.json).write_text(json.dumps({**report, "table": text}, indent=1))
+        # Paths relative to the repository: a recorded run names no folder of the machine it ran on.
+        body = json.dumps({**report, "table": text}, indent=1).replace(json.dumps(str(REPO) + "/")[1:-1], "")
+        Path(args.json).write_text(body)
     return 0
 
 

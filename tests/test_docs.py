@@ -77,9 +77,6 @@ def test_nothing_reads_or_links_a_path_outside_the_repository():
     outside = re.compile(r"\.\./shared|/wo" "rk/")  # split so this file does not match itself
     hits = []
     for name in _tracked_files():
-        # Recorded benchmark runs keep the command lines they ran (docs/benchmarks.md).
-        if name.startswith("bench/results/"):
-            continue
         path = ROOT / name
         if not path.is_file():
             continue
