@@ -205,3 +205,42 @@ def test_sliced_run_has_the_profile_of_one_pass(tmp_path):
 
     assert one["tables"]["runs"]["rows"] > 90
     assert rounded(three) == rounded(one)
+
+
+def test_batches_count_as_one_value_at_a_time(monkeypatch):
+    """Rows counted in batches give the sketch and profile of rows counted one by one
+    (BATCH_ROWS = 1), across the switch from exact counts to sketches (3,000 distinct
+    ints and strings), with nulls, ties of 1 and 1.0, and an epoch that rounds into
+    the next hour (3599.9999996 s is 01:00:00 at whole microseconds)."""
+    import random
+
+    from transforms.columns import Column
+    from transforms.profile import TableProfileFn
+
+    rnd = random.Random(5)
+    columns = (Column("a", "int", ""), Column("b", "float", ""), Column("c", "string", ""), Column("t", "timestamp", ""))
+    rows = [
+        {
+            "a": rnd.choice([None, rnd.randrange(-50, 3000), 1]),
+            "b": rnd.choice([None, rnd.random() * 100, 1.0, 0.0, -rnd.random()]),
+            "c": rnd.choice([None, f"s{rnd.randrange(30)}", f"u{i}"]),
+            "t": rnd.choice([None, 1733000000 + rnd.random() * 3e6, 3599.9999996]),
+        }
+        for i in range(6000)
+    ]
+
+    def profile(batch: int):
+        monkeypatch.setattr(TableProfileFn, "BATCH_ROWS", batch)
+        fn = TableProfileFn(columns, "t")
+        halves = [fn.create_accumulator(), fn.create_accumulator()]
+        for i, row in enumerate(rows):
+            fn.add_input(halves[i % 2], row)
+        return fn.finish(fn.merge_accumulators(halves))
+
+    one, batched = profile(1), profile(2048)
+    assert one == batched
+    assert one["columns"]["a"]["exact"] is False and one["columns"]["c"]["exact"] is False
+    assert one["sessions_per_day"]["1970-01-01"] == sum(1 for r in rows if r["t"] == 3599.9999996) > 0
+    fn = TableProfileFn(columns, "t")
+    single = fn.finish(fn.add_input(fn.create_accumulator(), {"a": None, "b": None, "c": None, "t": 3599.9999996}))
+    assert single["sessions_per_hour"][1] == 1 and single["sessions_per_day"] == {"1970-01-01": 1}
