@@ -196,9 +196,6 @@ class FerretDB(LoggedProcess):
 
     # -- helpers -------------------------------------------------------------
 
-
     def client(self, **kwargs: Any) -> pymongo.MongoClient[dict[str, Any]]:
         """A new MongoClient for this server; the caller closes it."""
         return pymongo.MongoClient(self.uri, directConnection=True, **kwargs)
-
-

@@ -181,10 +181,6 @@ class JobServer(LoggedProcess):
             self.tmp_dir = None
 
 
-
-
-
-
 class WorkerPool(LoggedProcess):
     """Beam's worker pool for `--environment_type=EXTERNAL`
     (`python -m apache_beam.runners.worker.worker_pool_main`), as a cluster node runs it.
@@ -250,7 +246,6 @@ class WorkerPool(LoggedProcess):
                     pass
         raise RuntimeError(f"the Beam worker pool did not start:\n{self.log_tail()}")
 
-
     def stop(self) -> None:
         import signal
 
@@ -271,8 +266,6 @@ class WorkerPool(LoggedProcess):
         if self.log_path is not None:
             shutil.rmtree(self.log_path.parent, ignore_errors=True)
             self.log_path = None
-
-
 
 
 def run_jar_command(job_jar: Path, job_server_jar: Path, main_class: str) -> list[str]:

@@ -126,7 +126,10 @@ def test_a_rerun_moves_its_partition_a_killed_run_does_not_and_other_windows_sta
     assert run_pipeline([*args(moto.endpoint, "daily", "daily"), *DEC_1]) == 0
     run = manifest_of(moto, "daily/window_start=2024-12-01/window_end=2024-12-02/manifest.json")["run_id"]
     moved = partition(glue, "daily", ["2024-12-01", "2024-12-02"])
-    assert moved["StorageDescriptor"]["Location"] == f"s3://{BUCKET}/daily/window_start=2024-12-01/window_end=2024-12-02/{run}/data/"
+    assert (
+        moved["StorageDescriptor"]["Location"]
+        == f"s3://{BUCKET}/daily/window_start=2024-12-01/window_end=2024-12-02/{run}/data/"
+    )
     assert moved["StorageDescriptor"]["Location"] != first["StorageDescriptor"]["Location"]
     assert partition(glue, "daily", ["2024-12-02", "2024-12-03"]) == other
     listed = glue.get_partitions(DatabaseName=DATABASE, TableName="daily")["Partitions"]

@@ -297,3 +297,36 @@ def test_line_ranges_read_the_lines_beams_text_source_reads(tmp_path):
     assert first[:3] == ['{"a": 1}', "", '{"b": "é—会"}'] and first[-1] == '{"last": true}'
     with TestPipeline() as p:
         assert_that(p | beam.io.ReadFromText(str(path)), equal_to(first))
+
+
+def test_bundle_runs_carries_every_run_once(monkeypatch):
+    """BundleRuns sends each session's runs as lists (at most MAX_SESSIONS sessions
+    held, so one session's runs may cross in several lists); grouped and flattened
+    they are exactly the runs pre-read one by one, each once."""
+    from transforms.normalize import BundleRuns, pre_read
+    from transforms.window import Window
+
+    monkeypatch.setattr(BundleRuns, "MAX_SESSIONS", 2)
+    window = Window(
+        dt.datetime(2024, 1, 1, tzinfo=dt.UTC).timestamp(), dt.datetime(2025, 1, 1, tzinfo=dt.UTC).timestamp()
+    )
+    sids = ["s1", "s1", "s2", "s3", "s1", "s4", "s2", "s2"]
+    runs = [
+        (sid, {"_id": f"r{i}", "run_id": f"run{i}", "session_id": sid, "created_at": 1720000000 + i, "run_data": {}})
+        for i, sid in enumerate(sids)
+    ]
+    expected = {}
+    for element in runs:
+        key, pre = pre_read(element, window)
+        expected.setdefault(key, []).append(pre)
+
+    with TestPipeline() as p:
+        got = (
+            p
+            | beam.Create(runs, reshuffle=False)
+            | beam.ParDo(BundleRuns(window))
+            | beam.GroupByKey()
+            | beam.MapTuple(lambda k, lists: (k, sorted(pre for lst in lists for pre in lst)))
+        )
+        assert_that(got, equal_to([(k, sorted(v)) for k, v in expected.items()]))
+    assert sorted(len(v) for v in expected.values()) == [1, 1, 3, 3]

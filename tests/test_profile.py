@@ -218,7 +218,12 @@ def test_batches_count_as_one_value_at_a_time(monkeypatch):
     from transforms.profile import TableProfileFn
 
     rnd = random.Random(5)
-    columns = (Column("a", "int", ""), Column("b", "float", ""), Column("c", "string", ""), Column("t", "timestamp", ""))
+    columns = (
+        Column("a", "int", ""),
+        Column("b", "float", ""),
+        Column("c", "string", ""),
+        Column("t", "timestamp", ""),
+    )
     rows = [
         {
             "a": rnd.choice([None, rnd.randrange(-50, 3000), 1]),

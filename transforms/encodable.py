@@ -85,4 +85,3 @@ def safe_text(text: str) -> str:
     if text.isascii():
         return text
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
-

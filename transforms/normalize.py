@@ -9,6 +9,8 @@ from typing import Any, NamedTuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindows
+from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms import encodable
 from transforms.features import RowOutOfRange, session_row
@@ -92,7 +94,8 @@ class JoinAndNormalize(beam.DoFn):
     def process(self, element: tuple[str, dict[str, list]]) -> Iterator[Any]:
         sid, groups = element
         docs = list(groups["sessions"])
-        runs: list[PreRun] = list(groups["runs"])  # pre-read before the join (NormalizeSessions)
+        # pre-read before the join, in lists of one session's runs (BundleRuns) or one by one
+        runs: list[PreRun] = [pre for item in groups["runs"] for pre in (item if type(item) is list else (item,))]
         if not docs:
             # Orphan candidates: run documents created in the window, or undated (§5),
             # whose session is not in it. `refs` counts those a source read apart from
@@ -142,6 +145,43 @@ def pre_read(element: tuple[Any, dict], window: Window | None = None) -> tuple[A
     `key_session` writes it (a lone surrogate escaped, so the coders carry it)."""
     sid, doc = element
     return (encodable.safe_text(sid) if isinstance(sid, str) else sid), pre_read_run(doc, window)
+
+
+class BundleRuns(beam.DoFn):
+    """(session_id, run document) → (session_id, [PreRun, …]): the runs of a session
+    that arrive in one bundle cross the shuffle as one element (a source reads a
+    session's runs together: a dump in insertion order, a server by session id), so
+    the join moves one element and one pickle per session instead of per run — the
+    pre-combining a lifted CombinePerKey does, before a join that needs every run.
+    At most MAX_SESSIONS are held at once."""
+
+    MAX_SESSIONS = 2048
+
+    def __init__(self, window: Window):
+        self.window = window
+
+    def start_bundle(self) -> None:
+        self.held: dict[Any, list[PreRun]] = {}
+
+    def process(self, element: tuple[Any, dict]) -> Iterator[tuple[Any, list[PreRun]]]:
+        key, pre = pre_read(element, self.window)
+        try:
+            runs = self.held.get(key)
+        except TypeError:  # a key that is no dict key: it crosses alone
+            yield key, [pre]
+            return
+        if runs is not None:
+            runs.append(pre)
+            return
+        if len(self.held) >= self.MAX_SESSIONS:
+            yield from self.held.items()
+            self.held = {}
+        self.held[key] = [pre]
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        for element in self.held.items():
+            yield GlobalWindows.windowed_value(element)
+        self.held = {}
 
 
 def _distinct_runs(runs: list[PreRun]) -> list[PreRun]:
@@ -207,7 +247,7 @@ class NormalizeSessions(beam.PTransform):
         keyed = read["sessions"] | "KeyBySession" >> beam.FlatMap(key_session).with_outputs(QUARANTINE, main="keyed")
         joined = {
             "sessions": keyed.keyed,
-            "runs": read["runs"] | "PreReadRuns" >> beam.Map(pre_read, self.window),
+            "runs": read["runs"] | "PreReadRuns" >> beam.ParDo(BundleRuns(self.window)),
             "refs": read["refs"],
             "known": read["known"],
         } | "GroupBySession" >> GroupBySession()
