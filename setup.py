@@ -19,7 +19,6 @@ setup(
         "boto3>=1.35",
         "orjson>=3.9,<4",  # fast dump reading; without it json_util reads the same documents
         "jinja2>=3.1,<4",  # report.html (the launcher only)
-        "matplotlib>=3.8,<4",
     ],
     package_data={"pipeline": ["templates/*.html"]},
     entry_points={"console_scripts": ["session-features=pipeline.main:main"]},

@@ -1,57 +1,14 @@
 """report.html: one self-contained page (no script, nothing fetched) rendered from
-the manifest and profile.json with a Jinja2 template and matplotlib charts inlined
-as SVG."""
+the manifest and profile.json with a Jinja2 template and SVG charts (pipeline/charts.py)
+inlined."""
 
 from __future__ import annotations
 
-import io
-import math
 import re
 from typing import Any
 
+from pipeline.charts import bars_svg, histogram_svg, top_svg
 from transforms.tables import TABLES
-
-COLOR, WARN = "#2f6fdf", "#c2410c"
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    matplotlib.rcParams.update(
-        {
-            "svg.fonttype": "none",  # text stays text: small files, the page's font
-            "svg.hashsalt": "session-features",  # the same ids every time
-            "font.size": 8,
-            "axes.spines.top": False,
-            "axes.spines.right": False,
-            "axes.edgecolor": "#9aa3b2",
-            "axes.titlesize": 8,
-        }
-    )
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _axes(width: float, height: float, left: float = 0.13, bottom: float = 0.2):
-    """A figure with one axes at fixed margins (measured 3x faster than a tight bounding box)."""
-    from matplotlib.ticker import MaxNLocator
-
-    fig = _pyplot().figure(figsize=(width, height))
-    ax = fig.add_axes((left, bottom, 0.97 - left, 0.95 - bottom))
-    # few ticks: drawing ticks is most of a chart's time
-    ax.xaxis.set_major_locator(MaxNLocator(5))
-    ax.yaxis.set_major_locator(MaxNLocator(4, integer=True))
-    return fig, ax
-
-
-def _svg(fig) -> str:
-    buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", metadata={"Date": None})
-    _pyplot().close(fig)
-    text = buffer.getvalue()
-    return text[text.index("<svg") :]  # drop the XML prolog and doctype
 
 
 def _number(value: Any) -> str:
@@ -66,40 +23,6 @@ def _number(value: Any) -> str:
             return f"{value:.3g}"
         return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.1f}"
     return str(value)
-
-
-def histogram_svg(hist: dict[str, Any], kind: str) -> str:
-    fig, ax = _axes(4.2, 1.7)
-    edges, counts = hist["edges"], hist["counts"]
-    ax.stairs(counts, edges, fill=True, color=COLOR, alpha=0.85)
-    if kind == "int" and edges[1] - edges[0] == 1:  # one bin per whole number: label the numbers
-        ax.set_xticks([round(e + 0.5) for e in edges[:-1]][:: max(1, len(edges) // 12)])
-    return _svg(fig)
-
-
-def top_svg(top: list[list[Any]]) -> str:
-    labels = [_label(v) for v, _ in top][::-1]
-    values = [c for _, c in top][::-1]
-    height = 0.45 + 0.17 * len(top)
-    fig, ax = _axes(4.2, height, left=0.42, bottom=0.3 / height)
-    ax.barh(range(len(values)), values, color=COLOR, alpha=0.85)
-    ax.set_yticks(range(len(values)), labels)
-    return _svg(fig)
-
-
-def _label(value: Any) -> str:
-    text = str(value).lower() if isinstance(value, bool) else str(value)
-    return text if len(text) <= 28 else text[:27] + "…"
-
-
-def bars_svg(labels: list[str], values: list[int], xlabel: str, wide: bool = False) -> str:
-    fig, ax = _axes(8.5 if wide else 4.2, 2.2, left=0.08 if wide else 0.13, bottom=0.32 if wide else 0.22)
-    ax.bar(range(len(values)), values, color=COLOR, alpha=0.85)
-    step = max(1, math.ceil(len(labels) / 16))
-    ticks = range(0, len(labels), step)
-    ax.set_xticks(ticks, labels[::step], rotation=30 if wide else 0, ha="right" if wide else "center")
-    ax.set_xlabel(xlabel)
-    return _svg(fig)
 
 
 def _stats(col: dict[str, Any]) -> str:

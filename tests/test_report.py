@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import logging
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ import yaml
 from bson import ObjectId
 from chromium import Page, find_chromium
 from dataset_io import TABLE_COLUMNS, read_manifest, run_pipeline, write_dump
+
+from pipeline import charts
 
 DAYS = {"before": "2024-12-02", "after": "2024-12-09"}  # both Mondays: same weekday columns
 SESSIONS = 40
@@ -202,3 +205,85 @@ def test_schema_and_card(windows):
         "report": "report.html",
         "card": "README.md",
     }
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _bars(svg: str) -> list[dict]:
+    """The bars of a chart: their geometry and tooltip."""
+    root = ET.fromstring(svg)
+    return [
+        {**{k: float(r.get(k)) for k in ("x", "y", "width", "height")}, "tip": r.find(f"{SVG}title").text}
+        for r in root.iter(f"{SVG}rect")
+    ]
+
+
+def _texts(svg: str) -> list[str]:
+    return [t.text for t in ET.fromstring(svg).iter(f"{SVG}text")]
+
+
+def test_histogram_bars_are_as_high_as_their_counts():
+    svg = charts.histogram_svg({"edges": [0.0, 1.0, 2.0, 3.0, 4.0], "counts": [10, 0, 5, 20]}, "float")
+    root = ET.fromstring(svg)
+    # 4.2 × 1.7 in at 72 units an inch, as the matplotlib figures were
+    assert (root.get("viewBox"), root.get("width")) == ("0 0 302.4 122.4", "302.4pt")
+    bars = _bars(svg)
+    assert [b["tip"] for b in bars] == ["[0, 1): 10", "[2, 3): 5", "[3, 4): 20"]  # no bar for an empty bin
+    # plot area: x 39.312 .. 293.328 (13 % .. 97 %), y 6.12 .. 97.92 (5 % .. 80 % from the top);
+    # counts 0 .. 21 (5 % above the largest): 91.8 / 21 units a count, 63.504 units a bin
+    assert [b["height"] for b in bars] == pytest.approx([43.71, 21.86, 87.43], abs=0.01)
+    assert [b["y"] + b["height"] for b in bars] == pytest.approx([97.92] * 3, abs=0.01)  # on the x axis
+    assert [b["x"] for b in bars] == pytest.approx([39.31, 166.32, 229.82], abs=0.01)
+    assert [b["width"] for b in bars] == pytest.approx([63.50] * 3, abs=0.01)
+    assert _texts(svg) == ["0", "1", "2", "3", "4", "0", "10", "20"]  # x ticks, then count ticks
+
+
+def test_histogram_of_whole_numbers_labels_the_numbers():
+    edges = [k - 0.5 for k in range(6)]  # a bin per number 0 .. 4
+    svg = charts.histogram_svg({"edges": edges, "counts": [1, 4, 2, 0, 1]}, "int")
+    assert _texts(svg)[:5] == ["0", "1", "2", "3", "4"]
+    assert [b["tip"] for b in _bars(svg)] == ["[-0.5, 0.5): 1", "[0.5, 1.5): 4", "[1.5, 2.5): 2", "[3.5, 4.5): 1"]
+
+
+def test_top_values_bars_and_escaped_labels():
+    long = "x" * 40
+    svg = charts.top_svg([["agent", 8000], ["<b>&co", 2000], [long, 400], [True, 200]])
+    assert "&lt;b&gt;&amp;co" in svg and "<b>" not in svg
+    bars = _bars(svg)
+    assert [b["tip"] for b in bars] == ["agent: 8,000", "<b>&co: 2,000", "x" * 27 + "…: 400", "true: 200"]
+    # counts 0 .. 8400 over 127.008 .. 293.328 (42 % .. 97 % of 302.4): widths ∝ counts
+    assert [b["width"] for b in bars] == pytest.approx([158.4, 39.6, 7.92, 3.96], abs=0.01)
+    assert [b["x"] for b in bars] == pytest.approx([127.01] * 4, abs=0.01)  # from the y axis
+    assert [b["y"] for b in bars] == sorted(b["y"] for b in bars)  # the most frequent at the top
+    assert _texts(svg) == ["agent", "<b>&co", "x" * 27 + "…", "true", "0", "2000", "4000", "6000", "8000"]
+
+
+def test_bars_label_every_other_hour():
+    values = [h * 10 for h in range(24)]
+    svg = charts.bars_svg([str(h) for h in range(24)], values, "hour")
+    bars = _bars(svg)
+    assert len(bars) == 23 and bars[0]["tip"] == "1: 10" and bars[-1]["tip"] == "23: 230"
+    # 2.2 in high: plot area 7.92 .. 123.552 (5 % .. 78 % from the top), counts 0 .. 241.5
+    assert [b["height"] for b in bars] == pytest.approx([10 * h * 115.632 / 241.5 for h in range(1, 24)], abs=0.01)
+    texts = _texts(svg)
+    assert texts[:12] == [str(h) for h in range(0, 24, 2)] and texts[-1] == "hour"
+    assert texts[12:-1] == ["0", "100", "200"]  # 241.5 / 4 ticks: steps of 100, not 50 (5 steps)
+
+
+def test_nice_ticks_and_their_labels():
+    assert charts.nice_ticks(0, 0.37, 5) == [0.0, 0.1, 0.2, 0.3]
+    assert charts.nice_ticks(-3, 7, 4) == [-2.5, 0.0, 2.5, 5.0]
+    assert charts.nice_ticks(0, 3.15, 4, integer=True) == [0, 1, 2, 3]
+    assert [charts.tick_label(t, 0.1) for t in (0.0, 0.1, 0.3)] == ["0.0", "0.1", "0.3"]
+    assert [charts.tick_label(t, 2.5) for t in (-2.5, 5.0)] == ["-2.5", "5.0"]
+    assert charts.tick_label(2_500_000, 500_000) == "2.5e+06"
+
+
+def test_report_charts_show_the_profiles_counts(windows):
+    profile = json.loads((windows / "profile.json").read_text())
+    html = (windows / "report.html").read_text()
+    hours = html.split("sessions per hour of day (UTC)", 1)[1].split("</svg>", 1)[0] + "</svg>"
+    svg = hours[hours.index("<svg") :]
+    per_hour = profile["tables"]["sessions"]["sessions_per_hour"]
+    assert [b["tip"] for b in _bars(svg)] == [f"{h}: {n:,}" for h, n in enumerate(per_hour) if n]
