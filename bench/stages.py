@@ -31,13 +31,13 @@ def build(p, cfg, stage: str) -> list:
     several stages' outputs would make the runner encode every element again)."""
     import apache_beam as beam
 
-    from pipeline.graph import make_source
+    from pipeline.sources import source_for
     from transforms.features import ComputeFeatures
     from transforms.normalize import QUARANTINE, GroupBySession, NormalizeSessions, key_session
 
     if stage == "none":
         return [p | beam.Create([])]
-    read = p | "ReadSessions" >> make_source(cfg)
+    read = p | "ReadSessions" >> source_for(cfg).read()
     if stage == "read":
         return [read[k] for k in ("sessions", "runs", "refs", "known", "quarantine")]
     if stage == "group":

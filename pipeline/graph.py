@@ -7,28 +7,14 @@ from __future__ import annotations
 import apache_beam as beam
 
 from pipeline.options import Config
+from pipeline.sources import source_for
 from transforms.features import ComputeFeatures
 from transforms.normalize import NormalizeSessions
 from transforms.profile import PROFILE_PREFIX, WriteProfile
 from transforms.quarantine import CountQuarantine
-from transforms.read_dump import ReadDump, resolve_dump_folder
-from transforms.read_mongo import ReadMongo
-from transforms.simulated import ReadSimulated, parse_sim_uri
 from transforms.slicing import WHOLE, Slice
 from transforms.tables import COMPANIONS
 from transforms.write import WriteDataset
-
-
-def make_source(cfg: Config, part: Slice = WHOLE) -> beam.PTransform:
-    """The source of the window, or of one slice of it (the sources filter it)."""
-    if cfg.source_kind == "simulated":
-        return ReadSimulated(parse_sim_uri(cfg.source), cfg.window, part)
-    if cfg.source_kind == "mongodb":
-        return ReadMongo(
-            cfg.source, cfg.database, cfg.collection, cfg.runs_collection, cfg.window, cfg.read_ranges, part=part
-        )
-    folder = resolve_dump_folder(cfg.source, cfg.database)
-    return ReadDump(folder, cfg.collection, cfg.runs_collection, cfg.window, part)
 
 
 class CountAs(beam.PTransform):
@@ -45,7 +31,7 @@ class CountAs(beam.PTransform):
 def build(p: beam.Pipeline, cfg: Config, run_dir: str, part: Slice = WHOLE) -> None:
     """The whole job for the window, or for one slice of it (pipeline/slices.py), its
     files named by the slice's tag."""
-    source = make_source(cfg, part)
+    source = source_for(cfg).read(part)
     read = p | "ReadSessions" >> source
     sessions, quarantine, counts, candidates = read | "NormalizeSessions" >> NormalizeSessions(cfg.window)
     companions = tuple(name for name in cfg.tables if name in COMPANIONS)

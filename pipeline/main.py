@@ -22,56 +22,13 @@ from pipeline.lease import Lease
 from pipeline.options import Config, UpToDate, UsageError, beam_args_of, parse, parse_publish
 from pipeline.runlog import close_run_log, open_run_log
 from pipeline.runners import executable_path, follow_up_commands, jar_runner, runner_details
-from transforms.read_dump import dump_files, dump_folder_exists, resolve_dump_folder
-from transforms.read_mongo import client
+from pipeline.sources import source_for
 from transforms.secrets import redact
-from transforms.simulated import parse_sim_uri
 
 log = logging.getLogger("session_features")
 EXIT_USAGE, EXIT_FAILED = 2, 1
 EXIT_CATALOG = 3  # the dataset is published, its SageMaker manifest or catalog partition is not
 FEATURE_SET_VERSION = "v1.1"
-
-
-def check_source(cfg: Config) -> None:
-    """Fail fast, in one sentence, on a source that cannot be read."""
-    if cfg.source_kind == "simulated":
-        try:
-            parse_sim_uri(cfg.source)
-        except ValueError as exc:
-            raise UsageError(f"bad simulated source: {exc}") from None
-        return
-    if cfg.source_kind == "dump":
-        try:
-            folder = resolve_dump_folder(cfg.source, cfg.database)
-            exists, files = dump_folder_exists(folder), dump_files(folder, cfg.collection)
-        except Exception as exc:  # noqa: BLE001 - storage the user named (credentials, bucket, network)
-            raise UsageError(f"cannot read the dump folder {redact(cfg.source)}: {redact(_first_line(exc))}") from None
-        if not exists:
-            raise UsageError(f"the dump folder {redact(folder)} does not exist")
-        if not files:
-            raise UsageError(f"the dump folder {redact(folder)} has no {cfg.collection}.jsonl, .json or .bson")
-        return
-    import pymongo.errors
-
-    if not cfg.database:
-        raise UsageError("--database is required when the MongoDB URI names none (env MONGO_DATABASE)")
-    try:
-        mongo = client(cfg.source, check=True)
-        with mongo:
-            mongo.admin.command("ping")
-            names = mongo[cfg.database].list_collection_names()
-    except pymongo.errors.ConfigurationError as exc:
-        raise UsageError(f"bad MongoDB URI: {redact(str(exc))}") from None
-    except pymongo.errors.OperationFailure as exc:
-        raise UsageError(f"MongoDB refused the request: {redact(str(exc.details or exc))[:300]}") from None
-    except pymongo.errors.PyMongoError as exc:
-        # pymongo's text: "<host>: <reason> (configured timeouts: …), Timeout: 4.0s, Topology
-        # Description: …"; the reason for each host, whole, is what a user needs.
-        first = redact(_first_line(exc)).split(", Timeout: ")[0]
-        raise UsageError(f"cannot reach MongoDB at {redact(cfg.source)}: {first}") from None
-    if cfg.collection not in names:
-        raise UsageError(f"database {cfg.database!r} has no collection {cfg.collection!r}")
 
 
 def check_output(output: str) -> None:
@@ -131,7 +88,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         # output check, --since_last and publishing.
         FileSystems.set_options(PipelineOptions(beam_args))
         cfg, _ = parse(argv, last_end=publish.last_published_end)
-        check_source(cfg)
+        source = source_for(cfg)
+        source.check()
         check_output(cfg.output)
         catalog.check(cfg, FEATURE_SET_VERSION)
         jar = executable_path(beam_args)
@@ -181,9 +139,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         info[GUARD] = cfg.max_quarantined_share
     with _RunLog(run_id, cfg.verbose) as run_log:
         log.info(
-            "reading %s (%s) for %s .. %s with %s",
-            redact(cfg.source),
-            cfg.collection,
+            "reading %s for %s .. %s with %s",
+            source.describe(),
             *cfg.window.describe().values(),
             runner,
         )

@@ -25,57 +25,22 @@ import logging
 import math
 import time
 
-from apache_beam.io.filesystems import FileSystems
-
 from pipeline.graph import build
 from pipeline.options import Config
 from pipeline.publish import sum_counts
 from pipeline.runners import new_pipeline, short_name
-from transforms.read_dump import dump_files, resolve_dump_folder
-from transforms.read_mongo import count_window_sessions
-from transforms.simulated import parse_sim_uri
+from pipeline.sources import source_for
 from transforms.slicing import Slice
 
 log = logging.getLogger("session_features")
 
 SESSIONS_PER_SLICE = 100_000
-# Dump bytes (session and run documents as JSON lines) per session: the benchmark
-# data (the simulator's defaults) has 4,486 (about 5.4 run documents and 2 tool calls
-# a session: 448,609,421 bytes for 100,000 sessions), rounded up so that such a dump
-# of 100,000 sessions is one slice (two slices read it twice: +34 % CPU at 100k,
-# docs/benchmarks.md). A dump of larger sessions counts as more sessions, as its memory does.
-BYTES_PER_SESSION = 4_500
-COUNT_MAX_MS = 5_000  # how long the server may count the window's sessions
 _DIRECT = ("direct", "switchingdirect", "bundlebaseddirect")
 
 
 def is_direct(runner: str) -> bool:
     """The in-memory DirectRunner, by any of the names Beam accepts for it."""
     return short_name(runner) in _DIRECT
-
-
-def estimate_sessions(cfg: Config) -> tuple[int | None, str]:
-    """(about how many sessions the window holds, how that was found); None: unknown.
-
-    Dumps: the files' size ÷ BYTES_PER_SESSION (a dump holds every session, not only
-    the window's: an upper bound). Simulated: its `sessions`. MongoDB: the server
-    counts the documents its window filter fetches, when an index lets it within 5 s."""
-    if cfg.source_kind == "simulated":
-        n = parse_sim_uri(cfg.source).sessions
-        return n, f"the simulated source has {n:,} sessions"
-    if cfg.source_kind == "dump":
-        folder = resolve_dump_folder(cfg.source, cfg.database)
-        files = dump_files(folder, cfg.collection) + dump_files(folder, cfg.runs_collection)
-        size = sum(m.size_in_bytes for r in FileSystems.match(files) for m in r.metadata_list) if files else 0
-        n = math.ceil(size / BYTES_PER_SESSION)
-        return n, f"the dump holds {size / 1e6:,.0f} MB, about {n:,} sessions"
-    n = count_window_sessions(cfg.source, cfg.database, cfg.collection, cfg.window, COUNT_MAX_MS)
-    if n is None:
-        return None, (
-            "the server has no index on created_at to count the window's sessions with, "
-            f"or did not count them within {COUNT_MAX_MS / 1000:.0f} s"
-        )
-    return n, f"the window holds {n:,} session documents"
 
 
 def choose(cfg: Config, runner: str) -> int:
@@ -88,7 +53,7 @@ def choose(cfg: Config, runner: str) -> int:
         # One file was asked for; slices would write one per slice.
         log.info("one slice (--num_shards 1 asks for one file); --slices N bounds the memory, with N files")
         return 1
-    n, how = estimate_sessions(cfg)
+    n, how = source_for(cfg).estimate()
     if n is None:
         log.info("one slice: %s (--slices N runs the window in N)", how)
         return 1
@@ -107,7 +72,7 @@ def run(cfg: Config, beam_args: list[str], run_dir: str, count: int) -> None:
     first failure (the caller publishes nothing then)."""
     t0 = time.monotonic()
     # the DirectRunner's default mode depends on the size (a server is not asked twice)
-    size = estimate_sessions(cfg)[0] if cfg.source_kind in ("dump", "simulated") else None
+    size = source_for(cfg).estimate(ask_server=False)[0]
     for k in range(count):
         part = Slice(k, count)
         started = time.monotonic()

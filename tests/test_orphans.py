@@ -6,6 +6,7 @@ window or absent, and is never quarantined."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import bson
 import pytest
@@ -49,8 +50,13 @@ RUNS = [
     (run("r11", session_id=["s-a"], created_at="2024-12-10T09:00:00Z"), True),
     (run("r12", session_id={"x": 1}, created_at=dt.datetime(2024, 12, 11, tzinfo=UTC)), True),
     (run("r13", created_at=(T0 + 13) * 1000), True),  # epoch milliseconds
+    # no created_at: the run is dated by run_data.created_at, as everywhere else (FEATURES.md §1)
+    (run("r14", session_id="ghost", run_data={"created_at": T0 - 30 * 86_400}), False),  # created outside
+    (run("r15", session_id="ghost", run_data={"created_at": T0 + 15}), True),
+    (run("r16", session_id="ghost", run_data=json.dumps({"created_at": T0 - 30 * 86_400})), False),
+    (run("r17", session_id="ghost", run_data={"metrics": {}}), True),  # undated
 ]
-ORPHANS = sum(orphan for _, orphan in RUNS)  # 8
+ORPHANS = sum(orphan for _, orphan in RUNS)  # 10
 
 
 def dump(folder, fmt: str) -> None:

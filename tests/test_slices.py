@@ -19,8 +19,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from bson import ObjectId
 from dataset_io import DOCUMENTS, dataset_dir, read_dataset, read_manifest, read_quarantine, run_pipeline, write_dump
 
-from pipeline import slices
+from pipeline import slices, sources
 from pipeline.options import UsageError, parse
+from pipeline.sources import source_for
 from transforms import read_mongo
 from transforms.read_dump import (
     _UNDECIDED,
@@ -425,9 +426,9 @@ def test_auto_slices_on_the_direct_runner_only(caplog):
 def test_a_dump_is_estimated_from_its_size(tmp_path, monkeypatch):
     mixed_dump(tmp_path / "dump", "jsonl")
     size = sum(p.stat().st_size for p in (tmp_path / "dump").iterdir())
-    monkeypatch.setattr(slices, "BYTES_PER_SESSION", 10)
+    monkeypatch.setattr(sources, "BYTES_PER_SESSION", 10)
     monkeypatch.setattr(slices, "SESSIONS_PER_SLICE", 100)
-    assert slices.estimate_sessions(config("--source", str(tmp_path / "dump")))[0] == -(-size // 10)
+    assert source_for(config("--source", str(tmp_path / "dump"))).estimate()[0] == -(-size // 10)
     assert slices.choose(config("--source", str(tmp_path / "dump")), "DirectRunner") == -(-size // 1000)
 
 
@@ -436,12 +437,12 @@ def test_a_server_counts_the_window(ferretdb, mongo_db, monkeypatch):
     mongo_db["agno_sessions"].insert_many(sessions)
     cfg = config("--source", ferretdb.uri, "--database", mongo_db.name)
     # FerretDB v1 answers with no index scan: counting would be another scan, so no count
-    assert slices.estimate_sessions(cfg)[0] is None
+    assert source_for(cfg).estimate()[0] is None
     assert slices.choose(cfg, "DirectRunner") == 1
     # a server with an index on created_at counts what the window filter fetches:
     # all but out-1 and out-2 (the undated ones are fetched)
     monkeypatch.setattr(read_mongo, "uses_index", lambda *args: True)
-    assert slices.estimate_sessions(cfg)[0] == len(sessions) - 2
+    assert source_for(cfg).estimate()[0] == len(sessions) - 2
     monkeypatch.setattr(slices, "SESSIONS_PER_SLICE", 10)
     assert slices.choose(cfg, "DirectRunner") == -(-(len(sessions) - 2) // 10)
     unreachable = config("--source", "mongodb://127.0.0.1:9/db?serverSelectionTimeoutMS=200")

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 import apache_beam as beam
 
+from transforms.formats import pre_read_run
 from transforms.read_dump import ORPHANS, QUARANTINE, decode_bson, usable_session_id
 from transforms.secrets import redact
 from transforms.slicing import WHOLE, Slice
@@ -226,8 +227,9 @@ class ReadRunsOfSessions(_MongoFn):
 
 class ReadRunRefs(_MongoFn):
     """(session_id, 1) for each run document created in the window or undated (of the
-    slice): the orphan check's input; 1 on the ORPHANS output for each such run document
-    without a usable session_id (absent, null, empty, not a string: no session has it)."""
+    slice; a run without created_at has its run_data's): the orphan check's input; 1 on
+    the ORPHANS output for each such run document without a usable session_id (absent,
+    null, empty, not a string: no session has it; dated by created_at alone, as key_run)."""
 
     def __init__(self, uri: str, database: str, collection: str, window: Window, part: Slice = WHOLE):
         super().__init__(uri, database, collection)
@@ -236,11 +238,29 @@ class ReadRunRefs(_MongoFn):
     def process(self, part: tuple[Window, bool]) -> Iterator[Any]:
         rng, _ = part
         fields = {"session_id": 1, "created_at": 1}
+        undated: list[Any] = []
         for doc in self.read(lambda: self._coll.find(created_at_filter(rng, True), fields), "run", self.part):
             if isinstance(doc, beam.pvalue.TaggedOutput) or not considered(doc.get("created_at"), self.window):
                 continue  # a projection that does not decode: the run is read whole by the lookup
             sid = doc.get("session_id")
-            yield (sid, 1) if usable_session_id(sid) else beam.pvalue.TaggedOutput(ORPHANS, 1)
+            if not usable_session_id(sid):
+                yield beam.pvalue.TaggedOutput(ORPHANS, 1)
+            elif doc.get("created_at") is None:
+                undated.append(doc.get("_id"))
+            else:
+                yield sid, 1
+        for start in range(0, len(undated), RUN_BATCH_MAX):
+            yield from self._dated_by_run_data(undated[start : start + RUN_BATCH_MAX])
+
+    def _dated_by_run_data(self, ids: list[Any]) -> Iterator[tuple[str, int]]:
+        """A run without created_at is dated by its run_data's, as the join dates the runs
+        of a dump or a scan (formats.pre_read_run): those few are read whole."""
+        find = lambda: self._coll.find({"_id": {"$in": ids}}, {f: 1 for f in RUN_FIELDS})  # noqa: E731
+        for doc in self.read(find, "run"):
+            if isinstance(doc, dict):
+                created = pre_read_run(doc, self.window)[2]
+                if created is None or self.window.contains(created):
+                    yield doc["session_id"], 1
 
 
 class CountMissingSessions(_MongoFn):
