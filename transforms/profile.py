@@ -14,7 +14,7 @@ are counted one by one); past that, for that column (docs/decisions.md, "Profile
   buckets (DDSketch): p50 and p95 are within a relative error ALPHA (0.5%) of a
   value between the two closest ranks; a histogram count may be off by the values
   lying within ALPHA (relative) of a bin edge.
-- distinct: k-minimum-values over a 64-bit hash (KMV_K = 1024 hashes), relative
+- distinct: k-minimum-values over a 53-bit hash (KMV_K = 1024 hashes), relative
   standard error about 1/sqrt(KMV_K - 2) ≈ 3%.
 - top values: Misra-Gries with EXACT_VALUES counters; a count is never over, and
   under by at most rows / (EXACT_VALUES + 1).
@@ -33,11 +33,13 @@ import hashlib
 import heapq
 import json
 import math
+import struct
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 
 from transforms.columns import Column
 from transforms.timestamps import format_ts
@@ -54,10 +56,35 @@ NUMERIC = ("int", "float", "timestamp")
 # -- one column ----------------------------------------------------------------
 
 
+_MASK64 = (1 << 64) - 1
+
+
+def _mix64(x: int) -> int:
+    """splitmix64's finalizer: a bijection of 64-bit ints that spreads every bit."""
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
 def _hash(value: Any) -> float:
-    """A hash in [0, 1), the same in every process (Python's hash() of a str is not)."""
+    """A hash in [0, 1), the same in every process (Python's hash() of a str is not):
+    a number by its float64 bits (1 and 1.0 alike, as the exact counts take them; -0.0
+    as 0.0), mixed as `_hash_numbers` does for a whole array; anything else by
+    blake2b of its repr."""
+    if type(value) is int or type(value) is float:
+        bits = int.from_bytes(struct.pack("<d", float(value) + 0.0), "little")
+        return (_mix64(bits) >> 11) * 2.0**-53
     digest = hashlib.blake2b(repr(value).encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
+    return (int.from_bytes(digest, "big") >> 11) * 2.0**-53
+
+
+def _hash_numbers(values: list[Any]) -> Any:
+    """`_hash` of each number, computed over a numpy array (the same integer steps)."""
+    x = (np.asarray(values, dtype=np.float64) + 0.0).view(np.uint64)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    x = x ^ (x >> np.uint64(31))
+    return (x >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
 def _bucket(value: float) -> int:
@@ -116,8 +143,36 @@ def add_values(acc: dict[str, Any], values: list[Any], kind: str) -> None:
             acc["min"] = lo
         if acc["max"] is None or hi > acc["max"]:
             acc["max"] = hi
-    for value, count in Counter(present).items():
-        _add_value(acc, value, count, kind)
+    counted = Counter(present)
+    items = iter(counted.items())
+    if acc["exact"] is not None:
+        for value, count in items:
+            _add_value(acc, value, count, kind)
+            if acc["exact"] is None:
+                break
+    rest = list(items)  # past EXACT_VALUES: the sketches take the rest at once
+    if rest:
+        _sketch_batch(acc, [v for v, _ in rest], [c for _, c in rest], kind)
+
+
+def _sketch_batch(acc: dict[str, Any], values: list[Any], counts: list[int], kind: str) -> None:
+    """Distinct values with their counts into the sketches, as `_add_value` adds them
+    one by one: the KMV hashes merged with numpy, the buckets' keys with `math.log`
+    as `_bucket` computes them (numpy's log may differ in the last bit, and a key must
+    not depend on which path a value took)."""
+    hashes = _hash_numbers(values) if kind in NUMERIC else np.array([_hash(v) for v in values])
+    kmv = np.union1d(np.asarray(acc["kmv"], dtype=np.float64), hashes)[:KMV_K]
+    acc["kmv"] = kmv.tolist()
+    if kind in NUMERIC:
+        for value, count in zip(values, counts):
+            _bucket_add(acc, value, count)
+        return
+    mg = acc["mg"]
+    for value, count in zip(values, counts):
+        mg[value] = mg.get(value, 0) + count
+        if len(mg) > EXACT_VALUES:
+            _mg_prune(acc)
+            mg = acc["mg"]
 
 
 def _overflow(acc: dict[str, Any], kind: str) -> None:
