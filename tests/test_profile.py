@@ -249,3 +249,20 @@ def test_batches_count_as_one_value_at_a_time(monkeypatch):
     fn = TableProfileFn(columns, "t")
     single = fn.finish(fn.add_input(fn.create_accumulator(), {"a": None, "b": None, "c": None, "t": 3599.9999996}))
     assert single["sessions_per_hour"][1] == 1 and single["sessions_per_day"] == {"1970-01-01": 1}
+
+
+def test_number_hash_is_the_same_one_by_one_and_over_an_array():
+    """The sketches hash a batch with numpy and a merged value alone: the two must agree
+    bit for bit, take 1 and 1.0 (and 0.0 and -0.0) as one value, as the exact counts
+    do, and stay in [0, 1). The mix is splitmix64's: seeded with 0, the reference
+    generator's first output is 0xE220A8397B1DCDAF (the finalizer of its first state,
+    0x9E3779B97F4A7C15)."""
+    from transforms.profile import _hash, _hash_numbers, _mix64
+
+    assert _mix64(0x9E3779B97F4A7C15) == 0xE220A8397B1DCDAF
+
+    values = [0.0, -0.0, 1, 1.0, 2**63 - 1, -3, 0.1, 1e-300, 1733154774.25]
+    one_by_one = [_hash(v) for v in values]
+    assert one_by_one == _hash_numbers(values).tolist()
+    assert one_by_one[0] == one_by_one[1] and one_by_one[2] == one_by_one[3]
+    assert all(0.0 <= h < 1.0 for h in one_by_one) and len(set(one_by_one)) == len(values) - 2
