@@ -75,6 +75,10 @@ def new_pipeline(beam_args: list[str], sessions: int | None = None) -> beam.Pipe
     if runner is not None and (not isinstance(runner, str) or short_name(runner) not in ("direct", "switchingdirect")):
         return beam.Pipeline(options=options)
     options = PipelineOptions([*beam_args, *default_direct_mode(beam_args, sessions)], save_main_session=False)
+    # Private, because Beam 2.77 has no public way: `--runner=FnApiRunner` (public) builds it
+    # without provision info, and its multi_processing workers then get none of the options
+    # (no --s3_* flags for their file systems, no log level). What Beam's DirectRunner does
+    # after its Prism try; tests/test_direct_runner.py fails if either changes.
     from apache_beam.portability.api import beam_provision_api_pb2
     from apache_beam.runners.portability.fn_api_runner import fn_runner
     from apache_beam.runners.portability.portable_runner import JobServiceHandle
