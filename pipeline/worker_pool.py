@@ -90,7 +90,9 @@ class WorkerPool:
         class Servicer(BeamFnExternalWorkerPoolServicer):
             def StartWorker(self, request, context):  # noqa: N802 -- gRPC method name
                 started.append(request.worker_id)
-                return super().StartWorker(request, context)
+                response = super().StartWorker(request, context)
+                log.info("started SDK worker %s%s", request.worker_id, f": {response.error}" if response.error else "")
+                return response
 
         self._servicer = Servicer(use_process=True, container_executable=self._boot_script())
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
