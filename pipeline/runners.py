@@ -10,7 +10,6 @@ run (docs/runners.md).
 
 from __future__ import annotations
 
-import os
 import platform
 import shlex
 from typing import Any
@@ -32,49 +31,28 @@ JAR_MAIN_CLASSES = {
 }
 
 
-# The DirectRunner's mode when the user chose none (docs/benchmarks.md, "Default mode"):
-# multi_processing with one worker per core for a pipeline of at least this many
-# sessions (estimated); below it, starting the workers costs more than they gain
-# (measured faster at 10k and 100k, slower at 5k).
-MULTI_PROCESSING_MIN_SESSIONS = 10_000
+# The DirectRunner's mode when the user chose none is Beam's: in-memory, one process
+# (docs/benchmarks.md, "Default mode and memory"): on this shared 2-core machine it was as
+# fast as multi_processing × 2 at 100k and faster at 5k and 10k, in 0.9 GB instead of 1.8.
+# `--direct_running_mode=multi_processing --direct_num_workers=N` for dedicated cores.
 
 
-def cores() -> int:
-    return len(os.sched_getaffinity(0))
-
-
-def default_direct_mode(beam_args: list[str], sessions: int | None) -> list[str]:
-    """The flags the DirectRunner gets when `beam_args` name no running mode and no
-    number of workers: multi_processing × cores for `sessions` (an estimate; None:
-    unknown) of at least MULTI_PROCESSING_MIN_SESSIONS on 2 or more cores, else none
-    (Beam's in-memory mode)."""
-    # the flags as typed: an explicit --direct_running_mode=in_memory equals Beam's default
-    if any(arg.split("=", 1)[0] in ("--direct_running_mode", "--direct_num_workers") for arg in beam_args):
-        return []
-    if sessions is None or sessions < MULTI_PROCESSING_MIN_SESSIONS or cores() < 2:
-        return []
-    flags = ["--direct_running_mode=multi_processing", f"--direct_num_workers={cores()}"]
-    if not any(arg.split("=", 1)[0] == "--default_sdk_harness_log_level" for arg in beam_args):
-        # The workers log to the console themselves (not through this process): errors only.
-        flags.append("--default_sdk_harness_log_level=ERROR")
-    return flags
-
-
-def new_pipeline(beam_args: list[str], sessions: int | None = None) -> beam.Pipeline:
-    """A pipeline for `beam_args` (about `sessions` sessions, when known). On the
-    DirectRunner it runs on the engine Beam's
+def new_pipeline(beam_args: list[str]) -> beam.Pipeline:
+    """A pipeline for `beam_args`. On the DirectRunner it runs on the engine Beam's
     DirectRunner picks for a batch job, the FnApiRunner, set up the same way, but
     without the Prism runner Beam 2.77's DirectRunner tries first: that try fetches
     Prism's binary from GitHub on every run (a call off the machine; offline, a
     failed one) and, where it gets it, runs the job on Prism instead, so the
     speed, memory and multi_processing options of a "DirectRunner" run would
-    depend on whether the machine can reach GitHub. Its running mode, when
-    `beam_args` give none: default_direct_mode."""
+    depend on whether the machine can reach GitHub."""
     options = PipelineOptions(beam_args, save_main_session=False)
     runner = options.get_all_options().get("runner")
     if runner is not None and (not isinstance(runner, str) or short_name(runner) not in ("direct", "switchingdirect")):
         return beam.Pipeline(options=options)
-    options = PipelineOptions([*beam_args, *default_direct_mode(beam_args, sessions)], save_main_session=False)
+    # Private, because Beam 2.77 has no public way: `--runner=FnApiRunner` (public) builds it
+    # without provision info, and its multi_processing workers then get none of the options
+    # (no --s3_* flags for their file systems, no log level). What Beam's DirectRunner does
+    # after its Prism try; tests/test_direct_runner.py fails if either changes.
     from apache_beam.portability.api import beam_provision_api_pb2
     from apache_beam.runners.portability.fn_api_runner import fn_runner
     from apache_beam.runners.portability.portable_runner import JobServiceHandle

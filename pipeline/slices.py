@@ -71,13 +71,11 @@ def run(cfg: Config, beam_args: list[str], run_dir: str, count: int) -> None:
     """Run the window's `count` slices into `run_dir`, one after another; raises on the
     first failure (the caller publishes nothing then)."""
     t0 = time.monotonic()
-    # the DirectRunner's default mode depends on the size (a server is not asked twice)
-    size = source_for(cfg).estimate(ask_server=False)[0]
     for k in range(count):
         part = Slice(k, count)
         started = time.monotonic()
         try:
-            with new_pipeline(beam_args, None if size is None else math.ceil(size / count)) as p:
+            with new_pipeline(beam_args) as p:
                 build(p, cfg, run_dir, part)
         except Exception as exc:
             if part.whole:

@@ -44,9 +44,8 @@ class Source:
     def check(self) -> None:
         """Fail fast, with a one-sentence UsageError, on a source that cannot be read."""
 
-    def estimate(self, ask_server: bool = True) -> tuple[int | None, str]:
-        """(about how many sessions the window holds, how that was found); None: unknown.
-        `ask_server=False`: only what costs no query to a server."""
+    def estimate(self) -> tuple[int | None, str]:
+        """(about how many sessions the window holds, how that was found); None: unknown."""
         raise NotImplementedError
 
     def read(self, part: Slice = WHOLE) -> beam.PTransform:
@@ -65,7 +64,7 @@ class SimulatedSource(Source):
         except ValueError as exc:
             raise UsageError(f"bad simulated source: {exc}") from None
 
-    def estimate(self, ask_server: bool = True) -> tuple[int | None, str]:
+    def estimate(self) -> tuple[int | None, str]:
         n = self.params().sessions
         return n, f"the simulated source has {n:,} sessions"
 
@@ -89,7 +88,7 @@ class DumpSource(Source):
         if not files:
             raise UsageError(f"the dump folder {redact(folder)} has no {cfg.collection}.jsonl, .json or .bson")
 
-    def estimate(self, ask_server: bool = True) -> tuple[int | None, str]:
+    def estimate(self) -> tuple[int | None, str]:
         """The files' size ÷ BYTES_PER_SESSION (a dump holds every session, not only the
         window's: an upper bound)."""
         folder = self.folder()
@@ -127,12 +126,10 @@ class MongoSource(Source):
         if cfg.collection not in names:
             raise UsageError(f"database {cfg.database!r} has no collection {cfg.collection!r}")
 
-    def estimate(self, ask_server: bool = True) -> tuple[int | None, str]:
+    def estimate(self) -> tuple[int | None, str]:
         """The server counts the documents its window filter fetches, when an index lets
         it within COUNT_MAX_MS."""
         cfg = self.cfg
-        if not ask_server:
-            return None, "the server was not asked"
         n = count_window_sessions(cfg.source, cfg.database, cfg.collection, cfg.window, COUNT_MAX_MS)
         if n is None:
             return None, (

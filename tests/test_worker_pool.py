@@ -62,3 +62,43 @@ def test_the_command_form_runs_the_command_with_the_address_and_its_exit_code():
     assert proc.stdout.startswith("pool at 127.0.0.1:"), proc.stdout
     port = int(proc.stdout.split(":")[-1])
     assert _listening(port) == set()  # stopped with the command
+
+
+def test_the_pools_workers_are_this_python_and_get_the_pipelines_options(monkeypatch):
+    """A pipeline on the FnApiRunner with an EXTERNAL environment at the pool (no job
+    server needed): its work runs in worker processes of this interpreter that see the
+    pipeline's options (Beam's own pool starts bare harnesses that see none)."""
+    import os
+
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.options.value_provider import RuntimeValueProvider
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner, worker_handlers
+    from apache_beam.runners.portability.portable_runner import JobServiceHandle
+    from apache_beam.testing.util import assert_that, equal_to
+    from apache_beam.transforms.environments import ExternalEnvironment
+
+    # the runner's control address as the worker sees it: 127.0.0.1, not the host's name
+    monkeypatch.setattr(worker_handlers.ExternalWorkerHandler, "host_from_worker", lambda self: "127.0.0.1")
+    url = "http://127.0.0.1:9"
+    options = PipelineOptions([f"--s3_endpoint_url={url}"])
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    info = fn_runner.ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
+    me, python = os.getpid(), sys.executable
+    with WorkerPool() as pool:
+        runner = fn_runner.FnApiRunner(default_environment=ExternalEnvironment(pool.address), provision_info=info)
+        with beam.Pipeline(runner=runner, options=options) as p:
+            seen = (
+                p
+                | beam.Create([1, 2])
+                | beam.Map(
+                    lambda _: (
+                        os.getpid() != me,
+                        sys.executable == python,
+                        RuntimeValueProvider.get_value("s3_endpoint_url", str, "none"),
+                    )
+                )
+            )
+            assert_that(seen, equal_to([(True, True, url)] * 2))
+        assert len(pool.started) == 1
