@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from apache_beam.io import iobase
@@ -74,7 +75,7 @@ class _RecordingWriter(iobase.Writer):
     """Beam's writer of one temporary file, counting its records; on close the figures
     go beside the file."""
 
-    def __init__(self, inner: iobase.Writer, handle: HashingHandle, rows_of):
+    def __init__(self, inner: iobase.Writer, handle: HashingHandle, rows_of: Callable[[Any], int]):
         self.inner, self.handle, self.rows_of, self.rows = inner, handle, rows_of, 0
 
     def write(self, value: Any) -> None:
