@@ -19,10 +19,7 @@ temporary name and renamed, on S3 it is one PUT (all or nothing).
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import hashlib
-import io
 import json
 import logging
 import os
@@ -37,6 +34,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipeline import lease
 from pipeline.paths import is_remote, join
 from transforms.columns import COLUMN_NAMES
+from transforms.filestats import STATS_PREFIX
 from transforms.tables import SESSIONS, TABLES
 from transforms.timestamps import from_epoch
 from transforms.window import Window
@@ -98,29 +96,14 @@ def _read(path: str) -> bytes:
         return handle.read()
 
 
-def _rows(data: bytes, path: str) -> int:
-    if path.endswith(".parquet"):
-        import pyarrow.parquet as pq
-
-        return pq.ParquetFile(io.BytesIO(data)).metadata.num_rows
-    text = data.decode("utf-8")
-    if path.endswith(".csv"):
-        return max(0, sum(1 for _ in csv.reader(io.StringIO(text, newline=""))) - 1)
-    return sum(1 for line in text.splitlines() if line.strip())
-
-
-def _describe(path: str, root: str) -> dict[str, Any]:
-    data = _read(path)
-    return {
-        "path": relative(path, root),
-        "rows": _rows(data, path),
-        "bytes": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
-    }
+def _sizes(pattern: str) -> dict[str, int]:
+    """The files matching `pattern` → their sizes, as listed (their content is not read)."""
+    found = FileSystems.match([pattern])[0].metadata_list
+    return {m.path: m.size_in_bytes for m in sorted(found, key=lambda m: m.path)}
 
 
 def _files(pattern: str) -> list[str]:
-    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    return list(_sizes(pattern))
 
 
 class NoCounts(Exception):
@@ -164,43 +147,98 @@ def relative(path: str, root: str) -> str:
     return rel.replace(os.sep, "/")
 
 
+def _table_pattern(run_dir: str, name: str) -> str:
+    return join(run_dir, TABLES[name].folder, TABLES[name].prefix + "-*")
+
+
 def table_files(run_dir: str) -> dict[str, list[str]]:
     """The data files of every table the run wrote (transforms/tables.py), `sessions` always."""
-    found = {name: _files(join(run_dir, t.folder, t.prefix + "-*")) for name, t in TABLES.items()}
+    found = {name: _files(_table_pattern(run_dir, name)) for name in TABLES}
     return {name: paths for name, paths in found.items() if paths or name == SESSIONS.name}
+
+
+def read_file_stats(run_dir: str) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """What the sinks recorded of each file they wrote (transforms/filestats.py): its path
+    relative to the run folder → rows, bytes, sha256; and the stats files' paths."""
+    paths = _files(join(run_dir, STATS_PREFIX + "-*"))
+    stats: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        for line in _read(path).decode().splitlines():
+            if line.strip():
+                record = json.loads(line)
+                stats[record.pop("path")] = record
+    return stats, paths
+
+
+class _Described:
+    """Manifest entries of listed files from the sinks' records; FilesMissing when a
+    file has no record or its listed size is not what was written."""
+
+    def __init__(self, run_dir: str, root: str, stats: dict[str, dict[str, Any]]):
+        self.run_dir, self.root, self.stats, self.seen = run_dir, root, stats, set()
+
+    def __call__(self, sizes: dict[str, int]) -> list[dict[str, Any]]:
+        return [self.entry(path, size) for path, size in sizes.items()]
+
+    def entry(self, path: str, size: int) -> dict[str, Any]:
+        key = relative(path, self.run_dir)
+        record = self.stats.get(key)
+        if record is None:
+            raise FilesMissing(f"{path} has no record of what was written to it: this run's sinks did not write it")
+        if record["bytes"] != size:
+            raise FilesMissing(f"{path} holds {size:,} bytes, the run wrote {record['bytes']:,}")
+        self.seen.add(key)
+        return {"path": relative(path, self.root), "rows": record["rows"], "bytes": size, "sha256": record["sha256"]}
+
+    def check_none_missing(self) -> None:
+        gone = sorted(set(self.stats) - self.seen)
+        if gone:
+            raise FilesMissing(f"{len(gone)} files the run wrote are gone from {self.run_dir}: {', '.join(gone[:5])}")
 
 
 def write_manifest(
     root: str, run_dir: str, info: dict[str, Any], documents: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Describe the run's files and write the manifest atomically (nothing is removed here).
+    """Describe the run's files and write the manifest atomically; the sinks' stats
+    files are removed first (they are not data).
 
     `files` lists the session table's data files (as in v1); `tables.<name>` gives each
     table's `files` and its `location`: the folder, relative to the manifest, holding
     exactly that table's data files and nothing else (FEATURES.md §6, §7). `documents`:
     the profile, report, schema and card beside the manifest (pipeline/documents.py).
-    Raises FilesMissing, publishing nothing, when the data files hold fewer rows than the counts."""
+    Rows, bytes and sha256 are those the sinks recorded as they wrote each file; the
+    files are listed, never read. Raises FilesMissing, publishing nothing, when a file
+    the run wrote is gone or differs in size from what was written, or when the data
+    files hold fewer rows than the counts."""
+    stats, stats_paths = read_file_stats(run_dir)
+    describe = _Described(run_dir, root, stats)
+    listed = {name: _sizes(_table_pattern(run_dir, name)) for name in TABLES}
     tables = {
         name: {
             "location": relative(join(run_dir, TABLES[name].folder, ""), root),
             "columns": list(TABLES[name].column_names),
-            "files": [_describe(p, root) for p in paths],
+            "files": describe(sizes),
         }
-        for name, paths in table_files(run_dir).items()
+        for name, sizes in listed.items()
+        if sizes or name == SESSIONS.name
     }
+    quarantine = describe(_sizes(join(run_dir, QUARANTINE_DIR, QUARANTINE_PREFIX + "-*")))
+    describe.check_none_missing()
     data = tables[SESSIONS.name]["files"]
     expected = info.get("counts", {}).get("rows_written")
     if expected is not None and sum(f["rows"] for f in data) != expected:
         raise FilesMissing(
             f"the data files in {run_dir} hold {sum(f['rows'] for f in data):,} rows, the run wrote {expected:,}"
         )
+    if stats_paths:
+        FileSystems.delete(stats_paths)
     manifest = {
         **info,
         "columns": list(COLUMN_NAMES),
         "files": data,
         "tables": tables,
         **({"documents": documents} if documents else {}),
-        "quarantine": [_describe(p, root) for p in _files(join(run_dir, QUARANTINE_DIR, QUARANTINE_PREFIX + "-*"))],
+        "quarantine": quarantine,
         "data_location": join(run_dir, DATA_DIR, ""),
     }
     body = json.dumps(manifest, indent=2).encode()

@@ -4,7 +4,9 @@ line = the column formatters, the pickled join = CoGroupByKey."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import math
 import random
@@ -33,7 +35,8 @@ from transforms.columns import COLUMNS
 from transforms.metrics import _percentile
 from transforms.normalize import GroupBySession
 from transforms.read_dump import line_ranges, loads_extended_json, read_line_range
-from transforms.rows import _quote, csv_value, to_csv_line
+from transforms.rows import CsvLine, to_csv_line
+from transforms.tables import TABLES
 from transforms.timestamps import format_ts
 
 
@@ -164,19 +167,77 @@ def test_percentile_is_numpys():
     assert _percentile([], 95) is None
 
 
-def test_csv_line_is_the_column_formatters():
+def plain_value(value, kind: str) -> str:
+    """FEATURES.md §6's form of a value, the straightforward way."""
+    if value is None:
+        return ""
+    if kind == "bool":
+        return "true" if value else "false"
+    if kind == "timestamp":
+        return format_ts(value)
+    if kind == "float":
+        return repr(float(value))
+    return str(int(value)) if kind == "int" else str(value)
+
+
+def plain_line(row, columns) -> str:
+    """csv.writer's line, QUOTE_MINIMAL. Its lines end in CR LF here only so that it quotes
+    a field holding a bare CR (with lineterminator="" it leaves CR and LF bare)."""
+    out = io.StringIO()
+    csv.writer(out, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n").writerow(
+        [plain_value(row[c.name], c.type) for c in columns]
+    )
+    return out.getvalue()[:-2]
+
+
+TRICKY = {
+    "string": [
+        "a",
+        'q"uote',
+        '"',
+        "com,ma",
+        "line\nbreak",
+        "cr\ronly",
+        "\r\n",
+        "",
+        " sp ",
+        "\u00e9\u4e2d\U0001f600",
+        "\t",
+    ],
+    "int": [0, -1, 2**63 - 1, -(2**63), 10**12],
+    "float": [1e-07, 0.1, 1 / 3, -0.0, 1e-300, 5, 1e16, 123456789.125, 2.5e-05],
+    "bool": [True, False],
+    "timestamp": [0.0, 1733821200.5, 1733821200.000001, -6.2e10, -3.0e10, 253402300799.0, 1e9],
+}
+
+
+def test_csv_line_is_csv_writer_over_the_value_forms():
     rng = random.Random(2)
     samples = {
-        "string": lambda: rng.choice(["a", 'q"uote', "com,ma", "line\nbreak", "cr\r", "", "\u00e9"]),
-        "int": lambda: rng.randint(-5, 10**12),
-        "float": lambda: rng.choice([rng.uniform(-1e9, 1e9), 0.1, 1 / 3, -0.0, 1e-300, 5]),
+        "string": lambda: rng.choice(TRICKY["string"]),
+        "int": lambda: rng.choice([rng.randint(-5, 10**12), *TRICKY["int"]]),
+        "float": lambda: rng.choice([rng.uniform(-1e9, 1e9), *TRICKY["float"]]),
         "bool": lambda: rng.random() < 0.5,
-        "timestamp": lambda: rng.choice([rng.uniform(0, 4e9), float(rng.randint(0, 2**33)), 1733821200.5]),
+        "timestamp": lambda: rng.choice([rng.uniform(0, 4e9), float(rng.randint(0, 2**33)), *TRICKY["timestamp"]]),
     }
     for _ in range(3000):
         row = {c.name: None if rng.random() < 0.2 else samples[c.type]() for c in COLUMNS}
-        want = ",".join(_quote(csv_value(row[c.name], c.type)) for c in COLUMNS)
-        assert to_csv_line(row) == want
+        assert to_csv_line(row) == plain_line(row, COLUMNS)
+    for table in TABLES.values():  # the companion tables' columns, each tricky value in every column
+        line = CsvLine(table.columns)
+        for c in table.columns:
+            for value in [None, *TRICKY[c.type]]:
+                row = {o.name: (value if o is c else None) for o in table.columns}
+                assert line(row) == plain_line(row, table.columns), (c.name, value)
+    # the exact forms, typed in (FEATURES.md §6): quoting, CR, floats, timestamps before year 1000
+    kinds = ("string", "string", "string", "float", "float", "int", "timestamp", "timestamp", "bool", "string")
+    cols = [type(COLUMNS[0])(f"c{i}", kind, "") for i, kind in enumerate(kinds)]
+    row = dict(
+        zip([c.name for c in cols], ['a,"b"', "cr\ronly", "x\ny", 1e-07, 0.1, 2**63 - 1, -6.2e10, 0.5, False, None])
+    )
+    assert CsvLine(cols)(row) == (
+        '"a,""b""","cr\ronly","x\ny",1e-07,0.1,9223372036854775807,5-04-19T09:46:40Z,1970-01-01T00:00:00.500000Z,false,'
+    )
     for epoch in (-6.2e10, 0.0, 1733821200.000001, 253402300799.0):
         row = {c.name: (epoch if c.type == "timestamp" else None) for c in COLUMNS}
         assert to_csv_line(row).split(",")[COLUMNS.index(next(c for c in COLUMNS if c.type == "timestamp"))] == (

@@ -1,7 +1,8 @@
 """S3 faults at moments of a run over an already published dataset (moto's server
-behind a proxy on 127.0.0.1): kill -9 while the launcher describes the files,
-writes the manifest or cleans up; throttling and connection resets for ever (one
-line, the old dataset untouched). Faults for a while, retried: test_s3.py."""
+behind a proxy on 127.0.0.1): kill -9 while the launcher describes the files (reads
+the sinks' records of them), writes the manifest or cleans up; throttling and
+connection resets for ever (one line, the old dataset untouched). Faults for a
+while, retried: test_s3.py."""
 
 from __future__ import annotations
 
@@ -54,8 +55,8 @@ class KillAt:
         return None
 
     def _now(self, method: str, path: str) -> bool:
-        if self.moment == "describe":  # the launcher reads the data files back
-            return method == "GET" and "/data/features-" in path
+        if self.moment == "describe":  # the launcher reads the sinks' records of the files (never the files)
+            return method == "GET" and "/_files-" in path
         if self.moment == "manifest":
             return method in ("PUT", "POST") and "manifest.json" in path
         deleting = method == "DELETE" or (method == "POST" and "delete" in path.split("?", 1)[-1])

@@ -5,6 +5,10 @@ and the run's counts, all inside one run folder; the launcher publishes it
     <run folder>/data/features-00000-of-00002.csv      (or .parquet)
     <run folder>/quarantine/quarantine-00000-of-00001.jsonl
     <run folder>/_counts-00000-of-00001.jsonl          (read and removed by the launcher)
+    <run folder>/_files-data.features.jsonl            (each file's rows, bytes, sha256: the same)
+
+Every data and quarantine file's rows, bytes and sha256 are recorded as it is written
+(transforms/filestats.py): publishing lists the files, it does not read them.
 
 Data and quarantine live in folders of their own, so a query engine pointed at
 `data/` (Athena, Spark, pandas) reads features and nothing else.
@@ -22,6 +26,7 @@ from typing import Any
 import apache_beam as beam
 
 from transforms.columns import COLUMNS, Column
+from transforms.filestats import RecordedParquetSink, RecordedTextSink
 from transforms.quarantine import DOCUMENT
 from transforms.records import Quarantined
 from transforms.rows import CsvLine
@@ -162,12 +167,15 @@ class WriteDataset(beam.PTransform):
                 rows
                 | f"ParquetTables{label}" >> beam.ParDo(ParquetTables(self.num_shards, table.columns))
                 | f"WriteParquet{label}"
-                >> beam.io.WriteToParquetBatched(
-                    data,
-                    schema=parquet_schema(table.columns),
-                    file_name_suffix=".parquet",
-                    num_shards=self.num_shards,
-                    shard_name_template=SHARDS,
+                >> beam.io.Write(
+                    RecordedParquetSink(
+                        data,
+                        self.run_dir,
+                        schema=parquet_schema(table.columns),
+                        file_name_suffix=".parquet",
+                        num_shards=self.num_shards,
+                        shard_name_template=SHARDS,
+                    )
                 )
             )
         else:
@@ -176,12 +184,15 @@ class WriteDataset(beam.PTransform):
                 rows
                 | f"CsvLines{label}" >> beam.Map(line)
                 | f"WriteCsv{label}"
-                >> beam.io.WriteToText(
-                    data,
-                    file_name_suffix=".csv",
-                    num_shards=self.num_shards,
-                    shard_name_template=SHARDS,
-                    header=line.header,
+                >> beam.io.Write(
+                    RecordedTextSink(
+                        data,
+                        self.run_dir,
+                        file_name_suffix=".csv",
+                        num_shards=self.num_shards,
+                        shard_name_template=SHARDS,
+                        header=line.header,
+                    )
                 )
             )
 
@@ -195,14 +206,17 @@ class WriteDataset(beam.PTransform):
             quarantine
             | "QuarantineLines" >> beam.Map(quarantine_line)
             | "WriteQuarantine"
-            >> beam.io.WriteToText(
-                self._path(QUARANTINE_DIR, QUARANTINE_PREFIX),
-                file_name_suffix=".jsonl",
-                num_shards=1,
-                shard_name_template=SHARDS,
-                # no bad input, no file: an empty object cannot be uploaded to S3 by Beam's
-                # multipart writer (no parts), and an empty file tells a reader nothing
-                skip_if_empty=True,
+            >> beam.io.Write(
+                RecordedTextSink(
+                    self._path(QUARANTINE_DIR, QUARANTINE_PREFIX),
+                    self.run_dir,
+                    file_name_suffix=".jsonl",
+                    num_shards=1,
+                    shard_name_template=SHARDS,
+                    # no bad input, no file: an empty object cannot be uploaded to S3 by Beam's
+                    # multipart writer (no parts), and an empty file tells a reader nothing
+                    skip_if_empty=True,
+                )
             )
         )
         return (
