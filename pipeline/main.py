@@ -149,9 +149,9 @@ def run(argv: Sequence[str] | None = None) -> int:
             return attempt.guarded(lambda: _build_jar(cfg, beam_args, attempt, info, jar))
 
         def run_and_publish() -> int:
-            info["slices"] = slices.choose(cfg, runner)
+            info["slices"], sessions = slices.choose(cfg, runner)
             with Lease(attempt.run_dir, run_id) as lease:
-                slices.run(cfg, beam_args, attempt.run_dir, info["slices"])
+                slices.run(cfg, beam_args, attempt.run_dir, info["slices"], sessions)
                 return _publish(attempt, info, _CLUSTER_HINT, lease)
 
         return attempt.guarded(run_and_publish)

@@ -10,6 +10,8 @@ run (docs/runners.md).
 
 from __future__ import annotations
 
+import math
+import os
 import platform
 import shlex
 from typing import Any
@@ -37,18 +39,56 @@ JAR_MAIN_CLASSES = {
 # `--direct_running_mode=multi_processing --direct_num_workers=N` for dedicated cores.
 
 
-def new_pipeline(beam_args: list[str]) -> beam.Pipeline:
-    """A pipeline for `beam_args`. On the DirectRunner it runs on the engine Beam's
+# The DirectRunner's mode when the user chose none (docs/benchmarks.md, "Default mode"):
+# multi_processing with a worker per idle core for a pipeline of at least this many
+# sessions (estimated), when two or more cores are idle; else Beam's in-memory mode
+# (below it, or on busy cores, starting workers costs more than they gain).
+MULTI_PROCESSING_MIN_SESSIONS = 10_000
+
+
+def idle_cores() -> int:
+    """The cores this process may use, less the last minute's load average (whole cores)."""
+    cores = len(os.sched_getaffinity(0))
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # no load average on this system: take the cores as idle
+        load = 0.0
+    return max(0, cores - math.floor(load))
+
+
+def default_direct_mode(beam_args: list[str], sessions: int | None) -> list[str]:
+    """The flags the DirectRunner gets when `beam_args` name no running mode and no
+    number of workers (see MULTI_PROCESSING_MIN_SESSIONS); `sessions`: an estimate, None
+    when unknown."""
+    if any(arg.split("=", 1)[0] in ("--direct_running_mode", "--direct_num_workers") for arg in beam_args):
+        return []
+    if sessions is None or sessions < MULTI_PROCESSING_MIN_SESSIONS:
+        return []
+    workers = idle_cores()
+    if workers < 2:
+        return []
+    flags = ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+    if not any(arg.split("=", 1)[0] == "--default_sdk_harness_log_level" for arg in beam_args):
+        # The workers log to the console themselves (not through this process): errors only.
+        flags.append("--default_sdk_harness_log_level=ERROR")
+    return flags
+
+
+def new_pipeline(beam_args: list[str], sessions: int | None = None) -> beam.Pipeline:
+    """A pipeline for `beam_args` (about `sessions` sessions, when known). On the
+    DirectRunner it runs on the engine Beam's
     DirectRunner picks for a batch job, the FnApiRunner, set up the same way, but
     without the Prism runner Beam 2.77's DirectRunner tries first: that try fetches
     Prism's binary from GitHub on every run (a call off the machine; offline, a
     failed one) and, where it gets it, runs the job on Prism instead, so the
     speed, memory and multi_processing options of a "DirectRunner" run would
-    depend on whether the machine can reach GitHub."""
+    depend on whether the machine can reach GitHub. Its running mode, when `beam_args`
+    give none: default_direct_mode."""
     options = PipelineOptions(beam_args, save_main_session=False)
     runner = options.get_all_options().get("runner")
     if runner is not None and (not isinstance(runner, str) or short_name(runner) not in ("direct", "switchingdirect")):
         return beam.Pipeline(options=options)
+    options = PipelineOptions([*beam_args, *default_direct_mode(beam_args, sessions)], save_main_session=False)
     # Private, because Beam 2.77 has no public way: `--runner=FnApiRunner` (public) builds it
     # without provision info, and its multi_processing workers then get none of the options
     # (no --s3_* flags for their file systems, no log level). What Beam's DirectRunner does

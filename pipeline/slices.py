@@ -43,39 +43,42 @@ def is_direct(runner: str) -> bool:
     return short_name(runner) in _DIRECT
 
 
-def choose(cfg: Config, runner: str) -> int:
-    """How many slices the window is run in: --slices, else see the module's docstring."""
-    if cfg.slices:
-        return cfg.slices
+def choose(cfg: Config, runner: str) -> tuple[int, int | None]:
+    """(how many slices the window is run in, about how many sessions it holds, None
+    when unknown or not asked): --slices, else see the module's docstring. The
+    estimate also picks the DirectRunner's default mode (pipeline/runners.py)."""
     if not is_direct(runner):
-        return 1
+        return cfg.slices or 1, None
+    n, how = source_for(cfg).estimate()
+    if cfg.slices:
+        return cfg.slices, n
     if cfg.num_shards == 1:
         # One file was asked for; slices would write one per slice.
         log.info("one slice (--num_shards 1 asks for one file); --slices N bounds the memory, with N files")
-        return 1
-    n, how = source_for(cfg).estimate()
+        return 1, n
     if n is None:
         log.info("one slice: %s (--slices N runs the window in N)", how)
-        return 1
+        return 1, n
     count = max(1, math.ceil(n / SESSIONS_PER_SLICE))
     if count > 1:
         log.info("%d slices, one after another: %s (at most %s a slice)", count, how, f"{SESSIONS_PER_SLICE:,}")
-    return count
+    return count, n
 
 
 class SliceFailed(RuntimeError):
     """A slice of a sliced window failed; the message names it."""
 
 
-def run(cfg: Config, beam_args: list[str], run_dir: str, count: int) -> None:
+def run(cfg: Config, beam_args: list[str], run_dir: str, count: int, sessions: int | None = None) -> None:
     """Run the window's `count` slices into `run_dir`, one after another; raises on the
-    first failure (the caller publishes nothing then)."""
+    first failure (the caller publishes nothing then). `sessions`: the window's
+    estimated size, for the DirectRunner's default mode."""
     t0 = time.monotonic()
     for k in range(count):
         part = Slice(k, count)
         started = time.monotonic()
         try:
-            with new_pipeline(beam_args) as p:
+            with new_pipeline(beam_args, None if sessions is None else math.ceil(sessions / count)) as p:
                 build(p, cfg, run_dir, part)
         except Exception as exc:
             if part.whole:

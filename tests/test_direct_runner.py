@@ -12,6 +12,7 @@ import pytest
 from apache_beam.runners.portability.fn_api_runner.fn_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
+from pipeline import runners, slices
 from pipeline.runners import new_pipeline
 
 LOCAL = ("localhost", "127.0.0.1", "::1", "")
@@ -117,16 +118,55 @@ def _mode(p: beam.Pipeline) -> tuple[str, int | None]:
     return direct.direct_running_mode, direct.direct_num_workers
 
 
-def test_the_default_mode_is_beams_in_memory_mode_as_docs_benchmarks_says():
-    """No mode given: Beam's in-memory mode, one process; what the user gives is kept."""
+def test_the_default_mode_is_what_docs_benchmarks_says(monkeypatch):
+    """multi_processing, a worker per idle core, from MULTI_PROCESSING_MIN_SESSIONS
+    sessions on with two or more idle cores; below, with the size unknown, or with one
+    idle core, Beam's in-memory mode; what the user gives is kept as given."""
+    monkeypatch.setattr(runners, "idle_cores", lambda: 2)
+    assert runners.MULTI_PROCESSING_MIN_SESSIONS == 10_000
+    assert _mode(new_pipeline([], sessions=10_000)) == ("multi_processing", 2)
+    assert _mode(new_pipeline(["--runner=DirectRunner"], sessions=100_000)) == ("multi_processing", 2)
+    assert _mode(new_pipeline([], sessions=9_999)) == ("in_memory", 1)
     assert _mode(new_pipeline([])) == ("in_memory", 1)
-    assert _mode(new_pipeline(["--runner=DirectRunner"])) == ("in_memory", 1)
-    flags = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
-    assert _mode(new_pipeline(flags)) == ("multi_processing", 2)
-    assert _mode(new_pipeline(["--direct_num_workers=3"])) == ("in_memory", 3)
+    assert _mode(new_pipeline(["--direct_running_mode=in_memory"], sessions=100_000)) == ("in_memory", 1)
+    assert _mode(new_pipeline(["--direct_num_workers=3"], sessions=100_000)) == ("in_memory", 3)
+    monkeypatch.setattr(runners, "idle_cores", lambda: 1)
+    assert _mode(new_pipeline([], sessions=100_000)) == ("in_memory", 1)
     doc = (Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md").read_text(encoding="utf-8")
-    section = doc[doc.index("## Default mode and memory") :]
-    assert "**in-memory**" in section and "multi_processing" in section
+    assert "multi_processing" in doc and "idle core" in doc and "10,000 sessions" in doc
+
+
+@pytest.mark.parametrize(("load", "idle"), [(0.0, 4), (0.99, 4), (1.0, 3), (2.7, 2), (9.0, 0)])
+def test_idle_cores_are_the_cores_less_the_load(monkeypatch, load, idle):
+    monkeypatch.setattr(runners.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(runners.os, "getloadavg", lambda: (load, 0.0, 0.0))
+    assert runners.idle_cores() == idle
+
+
+def test_the_default_mode_gives_the_in_memory_rows(monkeypatch, tmp_path):
+    """The job through its own launcher: a window above the threshold, with idle cores,
+    runs multi_processing by default and writes exactly the rows of the in-memory mode."""
+    from tests.dataset_io import read_dataset, run_pipeline
+
+    source = ["--source", "simulated://?sessions=400&seed=5&formats=agno3,agno2,agno1,phidata&bad_rate=0.02"]
+    window = ["--start_date", "2024-12-01", "--end_date", "2024-12-31"]
+    assert run_pipeline([*source, *window, "--output", tmp_path / "mem", "--direct_running_mode=in_memory"]) == 0
+    modes: list[tuple[str, int | None]] = []
+    real = slices.new_pipeline
+
+    def recorded(beam_args, sessions=None):
+        p = real(beam_args, sessions)
+        modes.append(_mode(p))
+        return p
+
+    monkeypatch.setattr(runners, "MULTI_PROCESSING_MIN_SESSIONS", 400)
+    monkeypatch.setattr(runners, "idle_cores", lambda: 2)
+    monkeypatch.setattr(slices, "new_pipeline", recorded)
+    assert run_pipeline([*source, *window, "--output", tmp_path / "default"]) == 0
+    assert modes == [("multi_processing", 2)]
+    mem, default = read_dataset(tmp_path / "mem"), read_dataset(tmp_path / "default")
+    assert len(mem) > 300
+    assert default == mem
 
 
 def test_multi_processing_gives_the_in_memory_rows(tmp_path):

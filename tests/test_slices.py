@@ -410,17 +410,19 @@ def config(*argv: str):
 def test_auto_slices_on_the_direct_runner_only(caplog):
     caplog.set_level(logging.INFO, logger="session_features")
     big = config("--source", "simulated://?sessions=250001")
-    assert slices.choose(big, "DirectRunner") == 3
+    assert slices.choose(big, "DirectRunner")[0] == 3
     assert "3 slices" in caplog.text
-    assert slices.choose(big, "apache_beam.runners.direct.direct_runner.SwitchingDirectRunner") == 3
-    assert slices.choose(big, "direct") == 3
-    assert slices.choose(config("--source", "simulated://?sessions=100000"), "DirectRunner") == 1
-    assert slices.choose(big, "SparkRunner") == slices.choose(big, "FlinkRunner") == 1
-    assert slices.choose(config("--source", "simulated://?sessions=10", "--slices", "4"), "SparkRunner") == 4
+    assert slices.choose(big, "apache_beam.runners.direct.direct_runner.SwitchingDirectRunner")[0] == 3
+    assert slices.choose(big, "direct")[0] == 3
+    assert slices.choose(config("--source", "simulated://?sessions=100000"), "DirectRunner")[0] == 1
+    assert slices.choose(big, "SparkRunner")[0] == slices.choose(big, "FlinkRunner")[0] == 1
+    assert slices.choose(config("--source", "simulated://?sessions=10", "--slices", "4"), "SparkRunner")[0] == 4
     # one file asked for: one slice, unless slices are asked for too
-    assert slices.choose(config("--source", "simulated://?sessions=250001", "--num_shards", "1"), "DirectRunner") == 1
+    assert (
+        slices.choose(config("--source", "simulated://?sessions=250001", "--num_shards", "1"), "DirectRunner")[0] == 1
+    )
     one_file = config("--source", "simulated://?sessions=250001", "--num_shards", "1", "--slices", "2")
-    assert slices.choose(one_file, "DirectRunner") == 2
+    assert slices.choose(one_file, "DirectRunner")[0] == 2
 
 
 def test_a_dump_is_estimated_from_its_size(tmp_path, monkeypatch):
@@ -429,7 +431,7 @@ def test_a_dump_is_estimated_from_its_size(tmp_path, monkeypatch):
     monkeypatch.setattr(sources, "BYTES_PER_SESSION", 10)
     monkeypatch.setattr(slices, "SESSIONS_PER_SLICE", 100)
     assert source_for(config("--source", str(tmp_path / "dump"))).estimate()[0] == -(-size // 10)
-    assert slices.choose(config("--source", str(tmp_path / "dump")), "DirectRunner") == -(-size // 1000)
+    assert slices.choose(config("--source", str(tmp_path / "dump")), "DirectRunner")[0] == -(-size // 1000)
 
 
 def test_a_server_counts_the_window(ferretdb, mongo_db, monkeypatch):
@@ -438,15 +440,15 @@ def test_a_server_counts_the_window(ferretdb, mongo_db, monkeypatch):
     cfg = config("--source", ferretdb.uri, "--database", mongo_db.name)
     # FerretDB v1 answers with no index scan: counting would be another scan, so no count
     assert source_for(cfg).estimate()[0] is None
-    assert slices.choose(cfg, "DirectRunner") == 1
+    assert slices.choose(cfg, "DirectRunner")[0] == 1
     # a server with an index on created_at counts what the window filter fetches:
     # all but out-1 and out-2 (the undated ones are fetched)
     monkeypatch.setattr(read_mongo, "uses_index", lambda *args: True)
     assert source_for(cfg).estimate()[0] == len(sessions) - 2
     monkeypatch.setattr(slices, "SESSIONS_PER_SLICE", 10)
-    assert slices.choose(cfg, "DirectRunner") == -(-(len(sessions) - 2) // 10)
+    assert slices.choose(cfg, "DirectRunner")[0] == -(-(len(sessions) - 2) // 10)
     unreachable = config("--source", "mongodb://127.0.0.1:9/db?serverSelectionTimeoutMS=200")
-    assert slices.choose(unreachable, "DirectRunner") == 1
+    assert slices.choose(unreachable, "DirectRunner")[0] == 1
 
 
 @pytest.mark.parametrize("value", ["-1", "two"])
