@@ -43,7 +43,7 @@ JAR_MAIN_CLASSES = {
 # multi_processing with a worker per idle core for a pipeline of at least this many
 # sessions (estimated), when two or more cores are idle; else Beam's in-memory mode
 # (below it, or on busy cores, starting workers costs more than they gain).
-MULTI_PROCESSING_MIN_SESSIONS = 10_000
+MULTI_PROCESSING_MIN_SESSIONS = 20_000
 
 
 def idle_cores() -> int:

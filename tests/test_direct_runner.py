@@ -123,17 +123,17 @@ def test_the_default_mode_is_what_docs_benchmarks_says(monkeypatch):
     sessions on with two or more idle cores; below, with the size unknown, or with one
     idle core, Beam's in-memory mode; what the user gives is kept as given."""
     monkeypatch.setattr(runners, "idle_cores", lambda: 2)
-    assert runners.MULTI_PROCESSING_MIN_SESSIONS == 10_000
-    assert _mode(new_pipeline([], sessions=10_000)) == ("multi_processing", 2)
+    assert runners.MULTI_PROCESSING_MIN_SESSIONS == 20_000
+    assert _mode(new_pipeline([], sessions=20_000)) == ("multi_processing", 2)
     assert _mode(new_pipeline(["--runner=DirectRunner"], sessions=100_000)) == ("multi_processing", 2)
-    assert _mode(new_pipeline([], sessions=9_999)) == ("in_memory", 1)
+    assert _mode(new_pipeline([], sessions=19_999)) == ("in_memory", 1)
     assert _mode(new_pipeline([])) == ("in_memory", 1)
     assert _mode(new_pipeline(["--direct_running_mode=in_memory"], sessions=100_000)) == ("in_memory", 1)
     assert _mode(new_pipeline(["--direct_num_workers=3"], sessions=100_000)) == ("in_memory", 3)
     monkeypatch.setattr(runners, "idle_cores", lambda: 1)
     assert _mode(new_pipeline([], sessions=100_000)) == ("in_memory", 1)
     doc = (Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md").read_text(encoding="utf-8")
-    assert "multi_processing" in doc and "idle core" in doc and "10,000 sessions" in doc
+    assert "multi_processing" in doc and "idle core" in doc and "20,000 sessions" in doc
 
 
 @pytest.mark.parametrize(("load", "idle"), [(0.0, 4), (0.99, 4), (1.0, 3), (2.7, 2), (9.0, 0)])
