@@ -6,17 +6,17 @@ seconds, best of 3), for docs/benchmarks.md:
 - Extended JSON: `bson.json_util.loads` vs the job's `loads_extended_json` (orjson
   plus json_util's hook where `$` keys are) vs bare orjson, on every run line;
 - percentile: `numpy.percentile` vs the job's `_percentile`, p50 and p95 of 20,000
-  random lists of 1–12 durations (the same values: checked).
-
-(The join's packed replacement of CoGroupByKey was measured here too, against
-CoGroupByKey over bundled runs: 12.91 against 12.84 CPU s, no gain, so it went;
-bench/results/2026-12-01-pieces-b.json.)
+  random lists of 1–12 durations (the same values: checked);
+- the join: Beam's `CoGroupByKey` vs the job's `GroupBySession` (values pickled to
+  bytes) over the 10k dump's keyed sessions and bundled pre-read runs, each in a
+  pipeline of its own on the in-memory FnApiRunner (the same groups: tests/test_fast_paths.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import sys
 import time
@@ -32,6 +32,47 @@ def best(f: Callable[[], object], times: int = 3) -> float:
         f()
         spent.append(time.process_time() - t)
     return min(spent)
+
+
+def _join_inputs(folder) -> tuple[list, list]:
+    """The 10k dump's (session_id, document) and (session_id, [PreRun]) as the job
+    makes them before the join."""
+    from transforms.normalize import pre_read
+    from transforms.read_dump import loads_extended_json
+    from transforms.window import parse_window
+
+    window = parse_window(*data.WINDOW)
+    sessions, runs = [], {}
+    with open(folder / "agno_sessions.jsonl", encoding="utf-8") as handle:
+        for line in handle:
+            doc = loads_extended_json(line)
+            sessions.append((doc["session_id"], doc))
+    with open(folder / "agno_runs.jsonl", encoding="utf-8") as handle:
+        for line in handle:
+            doc = loads_extended_json(line)
+            key, pre = pre_read((doc["session_id"], doc), window)
+            runs.setdefault(key, []).append(pre)
+    return sessions, list(runs.items())
+
+
+def _join_cpu(join: str, sessions: list, runs: list) -> float:
+    import apache_beam as beam
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+
+    from transforms.normalize import GroupBySession
+
+    p = beam.Pipeline(runner=fn_runner.FnApiRunner())
+    inputs = {
+        "sessions": p | "S" >> beam.Create(sessions, reshuffle=False),
+        "runs": p | "R" >> beam.Create(runs, reshuffle=False),
+        "refs": p | "F" >> beam.Create([]),
+        "known": p | "K" >> beam.Create([]),
+    }
+    grouped = inputs | (GroupBySession() if join == "packed" else beam.CoGroupByKey())
+    _ = grouped | beam.combiners.Count.Globally()
+    t = time.process_time()
+    p.run().wait_until_finish()
+    return time.process_time() - t
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         "numpy_percentile_s": best(lambda: [(numpy.percentile(x, 50), numpy.percentile(x, 95)) for x in samples]),
         "hand_percentile_s": best(lambda: [(_percentile(x, 50), _percentile(x, 95)) for x in samples]),
     }
+    sessions, runs = _join_inputs(data.dump_folder(10_000, 2).folder)
+    out["join_sessions"], out["join_run_lists"] = len(sessions), len(runs)
+    for _ in range(3):  # alternating, best of 3
+        for join in ("cogroupbykey", "packed"):
+            key = f"{join}_s"
+            out[key] = min(out.get(key, math.inf), _join_cpu(join, sessions, runs))
     json.dump(out, sys.stdout)
     print()
     return 0

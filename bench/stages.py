@@ -8,7 +8,7 @@ graph construction, runner start-up) on the same input.
 
     none       the graph is built and run on no input (`Create([])`)
     read       ReadSessions (every output of the source)       → count
-    group      + key by session_id and join (CoGroupByKey)       → count
+    group      + key by session_id and join (GroupBySession)     → count
     normalize  + join, winner, per-format readers (NormalizeSessions) → count
     combine    + metric families and the row (ComputeFeatures)  → count
 The full job (`python -m pipeline`) adds formatting, writing, counts and publishing.
@@ -33,7 +33,7 @@ def build(p, cfg, stage: str) -> list:
 
     from pipeline.sources import source_for
     from transforms.features import ComputeFeatures
-    from transforms.normalize import QUARANTINE, NormalizeSessions, key_session
+    from transforms.normalize import QUARANTINE, GroupBySession, NormalizeSessions, key_session
 
     if stage == "none":
         return [p | beam.Create([])]
@@ -47,7 +47,7 @@ def build(p, cfg, stage: str) -> list:
             "runs": read["runs"],
             "refs": read["refs"],
             "known": read["known"],
-        } | beam.CoGroupByKey()
+        } | GroupBySession()
         return [groups, keyed[QUARANTINE], read["quarantine"]]
     sessions, quarantine, counts, candidates = read | NormalizeSessions(cfg.window)
     if stage == "combine":

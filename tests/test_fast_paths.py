@@ -1,6 +1,6 @@
 """The fast paths give exactly what the straightforward code gives: Extended JSON
 through orjson = `bson.json_util.loads`, the percentile = `numpy.percentile`, the CSV
-line = the column formatters."""
+line = the column formatters, the pickled join = CoGroupByKey."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from bson import (
 
 from transforms.columns import COLUMNS
 from transforms.metrics import _percentile
+from transforms.normalize import GroupBySession
 from transforms.read_dump import line_ranges, loads_extended_json, read_line_range
 from transforms.rows import CsvLine, to_csv_line
 from transforms.tables import TABLES
@@ -242,6 +243,33 @@ def test_csv_line_is_csv_writer_over_the_value_forms():
         assert to_csv_line(row).split(",")[COLUMNS.index(next(c for c in COLUMNS if c.type == "timestamp"))] == (
             format_ts(epoch)
         )
+
+
+def test_group_by_session_is_cogroupbykey():
+    sessions = [("s1", {"_id": ObjectId(b"a" * 12), "v": [1, 2.5, None]}), ("s2", {"x": Int64(7)})]
+    runs = [("s1", {"r": 1}), ("s1", {"r": 2}), ("s3", {"r": 3})]
+    refs = [("s3", 1), ("s3", 1)]
+    known = [("s4", None)]
+
+    def normal(element):
+        key, groups = element
+        return key, {name: sorted(map(repr, values)) for name, values in groups.items()}
+
+    with TestPipeline() as p:
+        inputs = {
+            name: p | f"Create{name}" >> beam.Create(data)
+            for name, data in (("sessions", sessions), ("runs", runs), ("refs", refs), ("known", known))
+        }
+        ours = inputs | "Ours" >> GroupBySession() | "NormalOurs" >> beam.Map(normal)
+        beams = inputs | "Beams" >> beam.CoGroupByKey() | "NormalBeams" >> beam.Map(normal)
+        expected = [
+            normal(("s1", {"sessions": [sessions[0][1]], "runs": [{"r": 1}, {"r": 2}], "refs": [], "known": []})),
+            normal(("s2", {"sessions": [sessions[1][1]], "runs": [], "refs": [], "known": []})),
+            normal(("s3", {"sessions": [], "runs": [{"r": 3}], "refs": [1, 1], "known": []})),
+            normal(("s4", {"sessions": [], "runs": [], "refs": [], "known": [None]})),
+        ]
+        assert_that(ours, equal_to(expected), label="OursAsExpected")
+        assert_that(beams, equal_to(expected), label="BeamsAsExpected")
 
 
 def _mutate_run(rng: random.Random, rd: dict) -> None:

@@ -122,10 +122,6 @@ def _add_value(acc: dict[str, Any], value: Any, count: int, kind: str) -> None:
             _mg_prune(acc)
 
 
-def add_column(acc: dict[str, Any], value: Any, kind: str) -> None:
-    add_values(acc, [value], kind)
-
-
 def add_values(acc: dict[str, Any], values: list[Any], kind: str) -> None:
     """Count a batch of one column's values (None: null). Builtins do the per-value
     work (sum, min, max, Counter run in C); each distinct value of the batch then
