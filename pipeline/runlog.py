@@ -24,13 +24,24 @@ def log_path(name: str) -> Path:
     return log_dir() / f"{name}.log"
 
 
+def _prune(folder: Path) -> None:
+    """Keep the newest KEEP logs; another run may be pruning the same folder at once."""
+    aged = []
+    for log in folder.glob("*.log"):
+        try:
+            aged.append((log.stat().st_mtime, log))
+        except FileNotFoundError:  # removed by a concurrent run between listing and stat
+            continue
+    aged.sort()
+    for _, stale in aged[: max(0, len(aged) - KEEP)]:
+        stale.unlink(missing_ok=True)
+
+
 def open_run_log(run_id: str) -> Path:
     """Send every log record (DEBUG and up) of this process to the run's log file too."""
     folder = log_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    old = sorted(folder.glob("*.log"), key=lambda p: p.stat().st_mtime)
-    for stale in old[: max(0, len(old) - KEEP)]:
-        stale.unlink(missing_ok=True)
+    _prune(folder)
     path = log_path(run_id)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setLevel(logging.DEBUG)
