@@ -8,7 +8,7 @@ first error, streaks, gaps, percentiles) keep small per-run tuples and sort in
 from __future__ import annotations
 
 import math
-from collections import Counter
+from operator import itemgetter
 from typing import Any
 
 import apache_beam as beam
@@ -46,9 +46,11 @@ def _percentile(values: list[float], q: float) -> float | None:
     """numpy's default percentile (linear interpolation between closest ranks),
     step for step in float64 as `np.percentile` computes it, without its ~50 µs
     per call (tests/test_fast_paths.py compares the two)."""
-    if not values:
-        return None
-    ordered = sorted(values)
+    return _ranked(sorted(values), q) if values else None
+
+
+def _ranked(ordered: list[float], q: float) -> float:
+    """`_percentile` of values already sorted (not empty)."""
     n = len(ordered)
     virtual = (n - 1) * (q / 100)
     if virtual >= n - 1:
@@ -68,7 +70,11 @@ class _ListCombineFn(beam.CombineFn):
         return []
 
     def add_input(self, acc: list, run: Run) -> list:
-        acc.extend(self.items(run))
+        acc.extend(self.items((run,)))
+        return acc
+
+    def add_inputs(self, acc: list, runs) -> list:
+        acc.extend(self.items(runs))
         return acc
 
     def merge_accumulators(self, accs) -> list:
@@ -77,7 +83,8 @@ class _ListCombineFn(beam.CombineFn):
             merged.extend(a)
         return merged
 
-    def items(self, run: Run) -> list:
+    def items(self, runs) -> list:
+        """The tuples of `runs`, in their order."""
         raise NotImplementedError
 
 
@@ -89,6 +96,11 @@ class RunCountsFn(beam.CombineFn):
 
     def add_input(self, acc, run: Run):
         return (acc[0] + 1, acc[1]) if run.top else (acc[0], acc[1] + 1)
+
+    def add_inputs(self, acc, runs):
+        flags = [run.top for run in runs]
+        top = len([f for f in flags if f])
+        return acc[0] + top, acc[1] + len(flags) - top
 
     def merge_accumulators(self, accs):
         accs = list(accs)
@@ -106,19 +118,27 @@ class TokensFn(beam.CombineFn):
         return [0, 0, 0, 0, 0], [], {}
 
     def add_input(self, acc, run: Run):
+        return self.add_inputs(acc, (run,))
+
+    def add_inputs(self, acc, runs):
         sums, costs, trees = acc
-        sums[0] += run.input_tokens
-        sums[1] += run.output_tokens
-        sums[2] += run.total_tokens
-        sums[3] += run.cache_read_tokens
-        sums[4] += run.reasoning_tokens
-        if run.cost is not None:
-            costs.append(run.cost)
-        if run.tree >= 0:
-            t = trees.setdefault(run.tree, [0, 0, 0])
-            t[0] += run.input_tokens
-            t[1] += run.output_tokens
-            t[2] += run.total_tokens
+        inp, out, total, cache, reasoning = sums
+        for run in runs:
+            inp += run.input_tokens
+            out += run.output_tokens
+            total += run.total_tokens
+            cache += run.cache_read_tokens
+            reasoning += run.reasoning_tokens
+            if run.cost is not None:
+                costs.append(run.cost)
+            if run.tree >= 0:
+                t = trees.get(run.tree)
+                if t is None:
+                    t = trees[run.tree] = [0, 0, 0]
+                t[0] += run.input_tokens
+                t[1] += run.output_tokens
+                t[2] += run.total_tokens
+        sums[:] = inp, out, total, cache, reasoning
         return acc
 
     def merge_accumulators(self, accs):
@@ -135,10 +155,7 @@ class TokensFn(beam.CombineFn):
 
     def extract_output(self, acc) -> dict[str, Any]:
         sums, costs, trees = acc
-        per_tree = list(trees.values())
-        inputs = [t[0] for t in per_tree]
-        outputs = [t[1] for t in per_tree]
-        totals = [t[2] for t in per_tree]
+        inputs, outputs, totals = zip(*trees.values()) if trees else ((), (), ())
         return {
             "input_tokens_sum": sums[0],
             "output_tokens_sum": sums[1],
@@ -157,21 +174,43 @@ class TokensFn(beam.CombineFn):
         }
 
 
-class TimingFn(_ListCombineFn):
+class TimingFn(beam.CombineFn):
     """Durations and time to first token of top-level runs."""
 
-    def items(self, run: Run) -> list:
-        return [(run.duration_s, run.ttft_s)] if run.top else []
+    def create_accumulator(self):
+        # the known durations and times to first token
+        return [], []
+
+    def add_input(self, acc, run: Run):
+        return self.add_inputs(acc, (run,))
+
+    def add_inputs(self, acc, runs):
+        durations, ttfts = acc
+        for run in runs:
+            if run.top:
+                if run.duration_s is not None:
+                    durations.append(run.duration_s)
+                if run.ttft_s is not None:
+                    ttfts.append(run.ttft_s)
+        return acc
+
+    def merge_accumulators(self, accs):
+        durations, ttfts = [], []
+        for d, t in accs:
+            durations.extend(d)
+            ttfts.extend(t)
+        return durations, ttfts
 
     def extract_output(self, acc) -> dict[str, Any]:
-        durations = [d for d, _ in acc if d is not None]
-        ttfts = [t for _, t in acc if t is not None]
+        durations, ttfts = acc
+        total = fsum(durations)
+        ordered = sorted(durations)
         return {
-            "duration_sum_s": fsum(durations),
-            "duration_avg_s": _avg(durations),
+            "duration_sum_s": total,
+            "duration_avg_s": total / len(durations) if durations else None,
             "duration_max_s": _max(durations),
-            "duration_p50_s": _percentile(durations, 50),
-            "duration_p95_s": _percentile(durations, 95),
+            "duration_p50_s": _ranked(ordered, 50) if durations else None,
+            "duration_p95_s": _ranked(ordered, 95) if durations else None,
             "ttft_avg_s": _avg(ttfts),
             "ttft_max_s": _max(ttfts),
         }
@@ -181,24 +220,30 @@ class ToolsFn(beam.CombineFn):
     """Tool calls over all runs and per top-level tree."""
 
     def create_accumulator(self):
-        # names counter, errors, durations, per-tree call counts
-        return Counter(), 0, [], {}
+        # calls per name, errors, durations, per-tree call counts
+        return {}, 0, [], {}
 
     def add_input(self, acc, run: Run):
+        return self.add_inputs(acc, (run,))
+
+    def add_inputs(self, acc, runs):
         names, errors, durations, trees = acc
-        for call in run.tools:
-            names[call.name] += 1
-            errors += call.error
-            if call.duration_s is not None:
-                durations.append(call.duration_s)
-        if run.tree >= 0:
-            trees[run.tree] = trees.get(run.tree, 0) + len(run.tools)
+        for run in runs:
+            tools = run.tools
+            for call in tools:
+                names[call.name] = names.get(call.name, 0) + 1
+                errors += call.error
+                if call.duration_s is not None:
+                    durations.append(call.duration_s)
+            if run.tree >= 0:
+                trees[run.tree] = trees.get(run.tree, 0) + len(tools)
         return names, errors, durations, trees
 
     def merge_accumulators(self, accs):
-        names, errors, durations, trees = Counter(), 0, [], {}
+        names, errors, durations, trees = {}, 0, [], {}
         for n, e, d, t in accs:
-            names.update(n)
+            for k, v in n.items():
+                names[k] = names.get(k, 0) + v
             errors += e
             durations.extend(d)
             for k, v in t.items():
@@ -214,13 +259,13 @@ class ToolsFn(beam.CombineFn):
             "tool_calls_sum": calls,
             "tool_calls_avg": _avg(per_tree),
             "tool_calls_max": _max(per_tree),
-            "distinct_tools": sum(1 for name in names if name is not None),
+            "distinct_tools": len(named),
             "tool_errors_sum": errors,
             "tool_error_rate": ratio(errors, calls),
             "tool_duration_sum_s": fsum(durations),
             "tool_duration_avg_s": _avg(durations),
             "tool_duration_max_s": _max(durations),
-            "runs_with_tools_ratio": ratio(sum(1 for c in per_tree if c > 0), len(per_tree)),
+            "runs_with_tools_ratio": ratio(len([c for c in per_tree if c > 0]), len(per_tree)),
             "top_tool": min(named)[1] if named else None,
         }
 
@@ -228,51 +273,77 @@ class ToolsFn(beam.CombineFn):
 class FailuresFn(_ListCombineFn):
     """Statuses of top-level runs, in run order."""
 
-    def items(self, run: Run) -> list:
-        return [(run.order, run.status)] if run.top else []
+    def items(self, runs) -> list:
+        return [(run.order, run.status) for run in runs if run.top]
 
     def extract_output(self, acc) -> dict[str, Any]:
         statuses = [s for _, s in sorted(acc)]
         errors = [i for i, s in enumerate(statuses) if s == "ERROR"]
-        streak = longest = 0
-        for s in statuses:
-            streak = streak + 1 if s == "ERROR" else 0
-            longest = max(longest, streak)
+        longest = 0
+        if errors:
+            streak = 0
+            for s in statuses:
+                streak = streak + 1 if s == "ERROR" else 0
+                longest = max(longest, streak)
         return {
             "error_runs": len(errors),
             "cancelled_runs": statuses.count("CANCELLED"),
-            "incomplete_runs": sum(s in INCOMPLETE_STATUSES for s in statuses),
+            "incomplete_runs": len([s for s in statuses if s in INCOMPLETE_STATUSES]),
             "error_rate": ratio(len(errors), len(statuses)),
             "first_error_index": errors[0] if errors else None,
             "max_consecutive_errors": longest,
         }
 
 
-class ModelsFn(_ListCombineFn):
+class ModelsFn(beam.CombineFn):
     """The primary (provider, id) pair and the number of distinct pairs."""
 
-    def items(self, run: Run) -> list:
-        if run.model_provider is None and run.model_id is None:
-            return [(run.order, run.top, None)]
-        return [(run.order, run.top, (run.model_provider, run.model_id))]
+    def create_accumulator(self):
+        # the pairs of all runs, (order, pair) of top-level runs with one
+        return set(), []
+
+    def add_input(self, acc, run: Run):
+        return self.add_inputs(acc, (run,))
+
+    def add_inputs(self, acc, runs):
+        pairs, tops = acc
+        for run in runs:
+            if run.model_provider is not None or run.model_id is not None:
+                pair = (run.model_provider, run.model_id)
+                pairs.add(pair)
+                if run.top:
+                    tops.append((run.order, pair))
+        return acc
+
+    def merge_accumulators(self, accs):
+        pairs, tops = set(), []
+        for p, t in accs:
+            pairs |= p
+            tops.extend(t)
+        return pairs, tops
 
     def extract_output(self, acc) -> dict[str, Any]:
-        pairs = {p for _, _, p in acc if p is not None}
-        counts: Counter = Counter()
+        pairs, tops = acc
+        counts: dict = {}
         first_seen: dict = {}
-        for order, top, pair in sorted(acc, key=lambda x: x[0]):
-            if top and pair is not None:
+        for order, pair in sorted(tops, key=itemgetter(0)):
+            if pair in counts:
                 counts[pair] += 1
-                first_seen.setdefault(pair, order)
-        primary = min(counts, key=lambda p: (-counts[p], first_seen[p])) if counts else None
+            else:
+                counts[pair] = 1
+                first_seen[pair] = order
+        if len(counts) > 1:
+            primary = min(counts, key=lambda p: (-counts[p], first_seen[p]))
+        else:
+            primary = next(iter(counts), None)
         return {"primary_model": primary, "distinct_models": len(pairs)}
 
 
 class TemporalFn(_ListCombineFn):
     """Start and end times of top-level runs."""
 
-    def items(self, run: Run) -> list:
-        return [(run.order, run.created_at, run.duration_s)] if run.top else []
+    def items(self, runs) -> list:
+        return [(run.order, run.created_at, run.duration_s) for run in runs if run.top]
 
     def extract_output(self, acc) -> dict[str, Any]:
         runs = sorted(acc)
@@ -284,10 +355,10 @@ class TemporalFn(_ListCombineFn):
                 "inter_run_gap_avg_s": None,
                 "inter_run_gap_max_s": None,
             }
-        first = min(c for _, c, _ in runs)
-        # Offsets from the first start keep sub-second durations exact at epoch scale.
-        span = max((c - first) + (d or 0.0) for _, c, d in runs)
         starts = [c for _, c, _ in runs]
+        first = min(starts)
+        # Offsets from the first start keep sub-second durations exact at epoch scale.
+        span = max([(c - first) + (d or 0.0) for _, c, d in runs])
         gaps = [b - a for a, b in zip(starts, starts[1:])]
         return {
             "first_run_at": first,
@@ -316,5 +387,5 @@ def session_combine_fn() -> beam.CombineFn:
 
 def combine_runs(runs) -> tuple[dict[str, Any], ...]:
     """What `session_combine_fn()` gives over `runs` in one pass (one accumulator per
-    family, inputs in order), without the tuple combiner's per-run dispatch."""
-    return tuple(fn.extract_output(fn.add_inputs(fn.create_accumulator(), runs)) for fn in FAMILIES)
+    family, each taking all the runs in order), without the tuple combiner's per-run dispatch."""
+    return tuple([fn.extract_output(fn.add_inputs(fn.create_accumulator(), runs)) for fn in FAMILIES])

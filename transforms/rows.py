@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+from operator import itemgetter
 from typing import Any
 
 from transforms.columns import COLUMN_NAMES, COLUMNS
@@ -14,9 +16,12 @@ from transforms.timestamps import MAX_EPOCH, MIN_EPOCH, from_epoch
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
+_EMPTY_ROW = dict.fromkeys(COLUMN_NAMES)
+
+
 def assemble_row(info: SessionInfo, families: tuple[dict[str, Any], ...]) -> dict[str, Any]:
-    """One row, the columns in order."""
-    values: dict[str, Any] = {}
+    """One row, the columns in order: the families give every column but the session's facts."""
+    values = _EMPTY_ROW.copy()  # the keys in column order, the table sized once
     for family in families:
         values.update(family)
     primary = values.pop("primary_model")
@@ -38,7 +43,9 @@ def assemble_row(info: SessionInfo, families: tuple[dict[str, Any], ...]) -> dic
         start_weekday=weekday,
         is_weekend=weekday >= 5,
     )
-    return {name: values[name] for name in COLUMN_NAMES}
+    if len(values) != len(COLUMN_NAMES):
+        raise KeyError(f"not columns: {sorted(set(values) - set(COLUMN_NAMES))}")
+    return values
 
 
 def _is_number(value: Any) -> bool:
@@ -99,9 +106,18 @@ def _string_field(value: Any) -> str:
     return field
 
 
+_NAIVE_EPOCH = dt.datetime(1970, 1, 1)
+
+
 def _timestamp_field(epoch: float) -> str:
-    # format_ts(epoch) (strftime does not pad years below 1000), without strftime's cost
-    v = from_epoch(epoch)
+    # format_ts(epoch) (strftime does not pad years below 1000), without strftime's cost;
+    # naive, as an aware datetime's isoformat spends as long again on its offset
+    try:
+        v = _NAIVE_EPOCH + dt.timedelta(microseconds=round(epoch * 1_000_000))
+    except (OverflowError, ValueError):  # no datetime holds it: from_epoch says so
+        v = from_epoch(epoch)
+    if v.year >= 1000:
+        return v.isoformat() + "Z"
     text = f"{v.year}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}"
     if v.microsecond:
         text += f".{v.microsecond:06d}"
@@ -122,6 +138,11 @@ _FIELD = {
 }
 
 
+# The column types whose values of exactly this type `str` writes as their formatter does
+# (str of a float is its repr).
+_PLAIN = {"string": str, "int": int, "float": float}
+
+
 class CsvLine:
     """A row of a table's columns (transforms/tables.py) as one CSV line, without its
     line end; `header` is the header line."""
@@ -129,8 +150,38 @@ class CsvLine:
     def __init__(self, columns):
         self.line = tuple((c.name, _FIELD[c.type]) for c in columns)
         self.header = ",".join(c.name for c in columns)
+        self._kinds = tuple((_PLAIN.get(c.type), _FIELD[c.type]) for c in columns)
+        names = [c.name for c in columns]
+        self._values = itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
+        self._fixes: dict[tuple, tuple] = {}  # value types -> the fields `str` does not write
 
     def __call__(self, row: dict[str, Any]) -> str:
+        # The common case: `str` over the values once the other fields are formatted,
+        # and a line with no quoting (plain strings hold no comma, quote or line break).
+        try:
+            values = list(self._values(row))
+            types = tuple(map(type, values))
+            fixes = self._fixes.get(types)
+            if fixes is None:
+                fixes = self._plan(types)
+            for i, field in fixes:
+                v = values[i]
+                values[i] = "" if v is None else field(v)
+            line = ",".join(map(str, values))
+        except Exception:  # noqa: BLE001 - the plain way below raises what it raises
+            return self.plain(row)
+        if line.count(",") == len(values) - 1 and '"' not in line and "\n" not in line and "\r" not in line:
+            return line
+        return self.plain(row)
+
+    def _plan(self, types: tuple) -> tuple:
+        fixes = tuple((i, field) for i, (t, (plain, field)) in enumerate(zip(types, self._kinds)) if t is not plain)
+        if len(self._fixes) < 4096:  # patterns of types are few; bound them all the same
+            self._fixes[types] = fixes
+        return fixes
+
+    def plain(self, row: dict[str, Any]) -> str:
+        """The line field by field, each value through its column's formatter."""
         return ",".join("" if (v := row[name]) is None else field(v) for name, field in self.line)
 
 
