@@ -43,8 +43,8 @@ def assemble_row(info: SessionInfo, families: tuple[dict[str, Any], ...]) -> dic
         start_weekday=weekday,
         is_weekend=weekday >= 5,
     )
-    if len(values) != len(COLUMN_NAMES):
-        raise KeyError(f"not columns: {sorted(set(values) - set(COLUMN_NAMES))}")
+    if len(values) != len(COLUMN_NAMES):  # keys that are no column: the row leaves them out
+        return {name: values[name] for name in COLUMN_NAMES}
     return values
 
 
