@@ -1,5 +1,6 @@
-"""The metric families, the row and its CSV line the plain way: the code as it was
-before their fast paths (tests/test_fast_rows.py holds the new code to it)."""
+"""The metric families as they were before their bulk `add_inputs`, frozen as an oracle:
+tests/test_fast_rows.py holds the families to it on crafted edge cases (the FEATURES.md
+tests hold both to hand-worked values)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,8 @@ from typing import Any
 
 import apache_beam as beam
 
-from transforms.columns import COLUMN_NAMES
 from transforms.metrics import _avg, _max, _percentile, fsum, ratio
-from transforms.records import INCOMPLETE_STATUSES, Run, SessionInfo
-from transforms.rows import _string_field
-from transforms.timestamps import from_epoch
+from transforms.records import INCOMPLETE_STATUSES, Run
 
 
 class _ListCombineFn(beam.CombineFn):
@@ -261,60 +259,3 @@ PLAIN_FAMILIES: tuple[beam.CombineFn, ...] = (
     ModelsFn(),
     TemporalFn(),
 )
-
-
-def plain_assemble_row(info: SessionInfo, families: tuple[dict[str, Any], ...]) -> dict[str, Any]:
-    """One row, the columns in order."""
-    values: dict[str, Any] = {}
-    for family in families:
-        values.update(family)
-    primary = values.pop("primary_model")
-    provider, model_id = primary if primary is not None else (info.model_provider, info.model_id)
-    start = from_epoch(info.session_start)
-    weekday = start.weekday()
-    values.update(
-        session_id=info.session_id,
-        session_type=info.session_type,
-        source_format=info.source_format,
-        agent_id=info.agent_id,
-        agent_name=info.agent_name,
-        model_provider=provider,
-        model_id=model_id,
-        output_tokens_per_s=ratio(values["output_tokens_sum"], values["duration_sum_s"]),
-        has_failure=values["error_runs"] > 0 or values["tool_errors_sum"] > 0,
-        session_start=info.session_start,
-        start_hour_utc=start.hour,
-        start_weekday=weekday,
-        is_weekend=weekday >= 5,
-    )
-    return {name: values[name] for name in COLUMN_NAMES}
-
-
-def _timestamp_field(epoch: float) -> str:
-    # format_ts(epoch) (strftime does not pad years below 1000), without strftime's cost
-    v = from_epoch(epoch)
-    text = f"{v.year}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}"
-    if v.microsecond:
-        text += f".{v.microsecond:06d}"
-    return text + "Z"
-
-
-_FIELD = {
-    "string": _string_field,
-    "int": lambda v: str(int(v)),
-    "float": lambda v: repr(float(v)),  # shortest round-trip form
-    "bool": lambda v: "true" if v else "false",
-    "timestamp": _timestamp_field,
-}
-
-
-class PlainCsvLine:
-    """A row of a table's columns (transforms/tables.py) as one CSV line, without its
-    line end; `header` is the header line."""
-
-    def __init__(self, columns):
-        self.line = tuple((c.name, _FIELD[c.type]) for c in columns)
-        self.header = ",".join(c.name for c in columns)
-
-    def __call__(self, row: dict[str, Any]) -> str:
-        return ",".join("" if (v := row[name]) is None else field(v) for name, field in self.line)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from operator import itemgetter
 from typing import Any
 
 from transforms.columns import COLUMN_NAMES, COLUMNS
@@ -138,11 +137,6 @@ _FIELD = {
 }
 
 
-# The column types whose values of exactly this type `str` writes as their formatter does
-# (str of a float is its repr).
-_PLAIN = {"string": str, "int": int, "float": float}
-
-
 class CsvLine:
     """A row of a table's columns (transforms/tables.py) as one CSV line, without its
     line end; `header` is the header line."""
@@ -150,38 +144,8 @@ class CsvLine:
     def __init__(self, columns):
         self.line = tuple((c.name, _FIELD[c.type]) for c in columns)
         self.header = ",".join(c.name for c in columns)
-        self._kinds = tuple((_PLAIN.get(c.type), _FIELD[c.type]) for c in columns)
-        names = [c.name for c in columns]
-        self._values = itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
-        self._fixes: dict[tuple, tuple] = {}  # value types -> the fields `str` does not write
 
     def __call__(self, row: dict[str, Any]) -> str:
-        # The common case: `str` over the values once the other fields are formatted,
-        # and a line with no quoting (plain strings hold no comma, quote or line break).
-        try:
-            values = list(self._values(row))
-            types = tuple(map(type, values))
-            fixes = self._fixes.get(types)
-            if fixes is None:
-                fixes = self._plan(types)
-            for i, field in fixes:
-                v = values[i]
-                values[i] = "" if v is None else field(v)
-            line = ",".join(map(str, values))
-        except Exception:  # noqa: BLE001 - the plain way below raises what it raises
-            return self.plain(row)
-        if line.count(",") == len(values) - 1 and '"' not in line and "\n" not in line and "\r" not in line:
-            return line
-        return self.plain(row)
-
-    def _plan(self, types: tuple) -> tuple:
-        fixes = tuple((i, field) for i, (t, (plain, field)) in enumerate(zip(types, self._kinds)) if t is not plain)
-        if len(self._fixes) < 4096:  # patterns of types are few; bound them all the same
-            self._fixes[types] = fixes
-        return fixes
-
-    def plain(self, row: dict[str, Any]) -> str:
-        """The line field by field, each value through its column's formatter."""
         return ",".join("" if (v := row[name]) is None else field(v) for name, field in self.line)
 
 
