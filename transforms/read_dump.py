@@ -106,12 +106,20 @@ def _convert(raw: bytes, doc: Any, line: str) -> Any:
         if type(doc) is dict and b"\\u0024" not in raw:
             # Usually the wrappers are top-level values (`_id`, dates): convert those and
             # stop when they hold every `"$` of the line.
+            # Each counted key is its own `"$` in the line, so when they account for all
+            # of them, no top-level key starts with `$` either.
             seen = 0
             for k, v in doc.items():
-                if type(v) is dict and v and next(iter(v))[:1] == "$":
-                    seen += _dollar_keys(v)
-                    doc[k] = _extended(v)
-            if seen == wrappers and not any(k[:1] == "$" for k in doc):
+                if type(v) is dict and v:
+                    first = next(iter(v))
+                    if first[:1] == "$":
+                        if len(v) == 1 and type(inner := v[first]) is not dict and type(inner) is not list:
+                            seen += 1  # {"$oid": "…"}, {"$date": "…"}: the hook alone
+                            doc[k] = json_util.object_hook(v, _JSON_OPTIONS)
+                        else:
+                            seen += _dollar_keys(v)
+                            doc[k] = _extended(v)
+            if seen == wrappers:
                 return doc
             doc = orjson.loads(raw)
         return _extended(doc)
