@@ -12,6 +12,8 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from bson.objectid import ObjectId
+
 from transforms import encodable
 from transforms.records import KNOWN_STATUSES, Run, Session, SessionInfo, ToolCall
 from transforms.timestamps import BadTimestamp, to_epoch
@@ -448,9 +450,124 @@ def pre_read_run(rd: Mapping[str, Any], window: Window | None = None) -> PreRun:
     """`rd` as a PreRun (see there); set aside when created at or after `window`'s end.
     Never raises: an unexpected error is the PreRun's reason (see InternalError)."""
     try:
-        return _pre_read_run(rd, window)
+        return _quick_pre_read(rd, window) or _pre_read_run(rd, window)
     except Exception as exc:  # noqa: BLE001 - a bug must show in the counts, never stop the run (§5)
         return None, ("None", "None"), math.nan, None, None, internal_reason(exc), -math.inf, None
+
+
+def _plain_count(value: Any) -> int | None:
+    """`_count(value)` when it is None or an int in range, else None (only `_count` can tell)."""
+    if value is None:
+        return 0
+    return value if type(value) is int and 0 <= value <= INT64_MAX else None
+
+
+def _plain_seconds(value: Any, limit: float) -> Any:
+    """`_seconds(value, …, limit)` when it is None or a float in range, else False (only
+    `_seconds` can tell)."""
+    if value is None or (type(value) is float and 0.0 <= value <= limit and value != math.inf):
+        return value
+    return False
+
+
+def _quick_pre_read(rd: Mapping[str, Any], window: Window | None) -> PreRun | None:
+    """What `_pre_read_run` gives for an agno3 run document of the common shape (plain
+    types, every value in range, no workflow), read without its frames per field; None
+    when the document is any other: `_pre_read_run` reads it (and any error it raises
+    here, so the reason is its own)."""
+    try:
+        if type(rd) is not dict:
+            return None
+        oid, run_id, stamp = rd.get("_id"), rd.get("run_id"), rd.get("created_at")
+        if type(oid) is ObjectId:
+            _id = str(oid)  # 24 hex digits
+        elif oid is None or (type(oid) is str and oid.isascii()):
+            _id = oid
+        else:
+            return None
+        if type(run_id) is not str or not run_id.isascii() or stamp is None:
+            return None
+        created = to_epoch(stamp)
+        order = (str(_id), run_id)
+        index = _run_index(rd)
+        if window is not None and created >= window.end:  # set aside
+            return (_id, order, created, None, index, None, _epoch_or_oldest(rd.get("updated_at")), run_id)
+        data = rd.get("run_data")
+        if type(data) is not dict or encodable.problem(rd) is not None:
+            return None
+        metrics = data.get("metrics")
+        if metrics is None:
+            metrics = {}
+        elif type(metrics) is not dict:
+            return None
+        provider, model, parent = data.get("model_provider"), data.get("model"), rd.get("parent_run_id")
+        if parent is None:
+            parent = data.get("parent_run_id")
+        for text in (provider, model, parent):
+            if text is not None and type(text) is not str:
+                return None
+        if "step_executor_runs" in data or data.get("workflow_id"):
+            return None
+
+        get = metrics.get
+        inp, out = _plain_count(get("input_tokens")), _plain_count(get("output_tokens"))
+        total = get("total_tokens")
+        total = (None if inp is None or out is None else inp + out) if total is None else _plain_count(total)
+        cache = get("cache_read_tokens")
+        if cache is None:
+            cache = get("cached_tokens")
+            if cache is None and get("prompt_tokens_details") is not None:
+                return None
+        reasoning = get("reasoning_tokens")
+        if reasoning is None and get("completion_tokens_details") is not None:
+            return None
+        cache, reasoning = _plain_count(cache), _plain_count(reasoning)
+        if inp is None or out is None or total is None or total > INT64_MAX or cache is None or reasoning is None:
+            return None
+        ttft = get("time_to_first_token")
+        times = (_plain_seconds(get("cost"), math.inf), _plain_seconds(get("duration"), YEAR_S))
+        ttft = False if type(ttft) is list else _plain_seconds(ttft, math.inf)
+        if times[0] is False or times[1] is False or ttft is False:
+            return None
+
+        calls = data.get("tools")
+        if calls is None or calls == []:
+            messages = data.get("messages")
+            if messages is None:
+                messages = []
+            elif type(messages) is not list:
+                return None
+            calls = []
+            for m in messages:
+                role = m.get("role") if type(m) is dict else False
+                if role is not None and type(role) is not str:
+                    return None
+                if role == "tool" and m.get("from_history") is not True:
+                    calls.append(m)
+        elif type(calls) is not list:
+            return None
+        tools = []
+        for t in calls:
+            if type(t) is not dict:
+                return None
+            name, tm = t.get("tool_name"), t.get("metrics")
+            if tm is None:
+                tm = {}
+            if (name is not None and type(name) is not str) or type(tm) is not dict:
+                return None
+            duration = tm.get("duration")
+            duration = _plain_seconds(tm.get("time") if duration is None else duration, YEAR_S)
+            if duration is False:
+                return None
+            tools.append((name, t.get("tool_call_error") is True, duration))
+        status = _status(rd.get("status") if rd.get("status") is not None else data.get("status"))
+        fields = (
+            run_id, parent, created, 0 if index is None else index, status, provider, model,
+            inp, out, total, cache, reasoning, *times, ttft, tuple(tools),
+        )  # fmt: skip
+        return (_id, order, created, fields, index, None, _epoch_or_oldest(rd.get("updated_at")), run_id)
+    except Exception:  # noqa: BLE001 - `_pre_read_run` reads it, and gives the reason
+        return None
 
 
 def _pre_read_run(rd: Mapping[str, Any], window: Window | None) -> PreRun:
@@ -490,22 +607,28 @@ def _read_run_doc(rd: Mapping[str, Any], position: int, default: Any, model: tup
     )
 
 
+_make_run, _make_tool_call = Run._make, ToolCall._make
+_RUN_DEFAULTS = tuple(Run._field_defaults.values())  # order, top, tree
+
+
 def _finish_run(pre: PreRun, position: int, default: float, model: tuple[str | None, str | None]) -> Run:
     """The Run `_read_run_doc` would have read from the document `pre` was read from."""
     fields, index, error = pre[3], pre[4], pre[5]
     if error is not None:
         raise InternalError(error) if error.startswith("internal error: ") else BadDocument(error)
-    run_id, parent, created_at, _, status, provider, model_id, *numbers, tools = fields
-    return Run(
-        run_id,
-        parent,
-        default if created_at is None else created_at,
-        index if index is not None else position,
-        status,
-        model[0] if provider is None else provider,
-        model[1] if model_id is None else model_id,
-        *numbers,
-        tuple(ToolCall(*t) for t in tools),
+    provider, model_id, tools = fields[5], fields[6], fields[15]
+    return _make_run(
+        (
+            *fields[:2],
+            default if fields[2] is None else fields[2],
+            index if index is not None else position,
+            fields[4],
+            model[0] if provider is None else provider,
+            model[1] if model_id is None else model_id,
+            *fields[7:15],
+            tuple(map(_make_tool_call, tools)) if tools else (),
+            *_RUN_DEFAULTS,
+        )
     )
 
 
@@ -643,10 +766,10 @@ def assign_trees(runs: list[Run]) -> list[Run]:
 
     out: list[Run] = []
     k = 0
-    for i, r in enumerate(runs):
+    for i, r in enumerate(runs):  # `_make`, not `_replace`: a tuple built in C
         if r.parent_run_id is None:
-            out.append(r._replace(order=i, top=True, tree=k))
+            out.append(_make_run((*r[:16], i, True, k)))
             k += 1
         else:
-            out.append(r._replace(order=i, top=False, tree=root(r.parent_run_id)))
+            out.append(_make_run((*r[:16], i, False, root(r.parent_run_id))))
     return out
