@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -608,27 +609,25 @@ def _read_run_doc(rd: Mapping[str, Any], position: int, default: Any, model: tup
 
 
 _make_run, _make_tool_call = Run._make, ToolCall._make
-_RUN_DEFAULTS = tuple(Run._field_defaults.values())  # order, top, tree
+_BY_TIME = operator.itemgetter(2, 3)  # (created_at, position)
 
 
-def _finish_run(pre: PreRun, position: int, default: float, model: tuple[str | None, str | None]) -> Run:
-    """The Run `_read_run_doc` would have read from the document `pre` was read from."""
+def _finish_run(pre: PreRun, position: int, default: float, model: tuple[str | None, str | None]) -> tuple:
+    """The fields up to `tools` of the Run `_read_run_doc` would have read from the
+    document `pre` was read from (`assign_trees` makes the Run)."""
     fields, index, error = pre[3], pre[4], pre[5]
     if error is not None:
         raise InternalError(error) if error.startswith("internal error: ") else BadDocument(error)
     provider, model_id, tools = fields[5], fields[6], fields[15]
-    return _make_run(
-        (
-            *fields[:2],
-            default if fields[2] is None else fields[2],
-            index if index is not None else position,
-            fields[4],
-            model[0] if provider is None else provider,
-            model[1] if model_id is None else model_id,
-            *fields[7:15],
-            tuple(map(_make_tool_call, tools)) if tools else (),
-            *_RUN_DEFAULTS,
-        )
+    return (
+        *fields[:2],
+        default if fields[2] is None else fields[2],
+        index if index is not None else position,
+        fields[4],
+        model[0] if provider is None else provider,
+        model[1] if model_id is None else model_id,
+        *fields[7:15],
+        tuple(map(_make_tool_call, tools)) if tools else (),
     )
 
 
@@ -639,7 +638,8 @@ def _after_end(created: float | None, window: Window) -> bool:
 def _collection_runs(pres: list[PreRun], window: Window) -> list[tuple[int, PreRun]]:
     """(position, PreRun) of the runs that count: cut at the window end first, then one
     document per run_id, the latest `updated_at`, then the greater `_id` (FEATURES.md §2)."""
-    kept = [(i, pre) for i, pre in enumerate(pres) if not _after_end(pre[2], window)]
+    end = window.end
+    kept = [(i, pre) for i, pre in enumerate(pres) if pre[2] is None or not pre[2] >= end]  # NaN is kept
     best: dict[str, tuple[int, PreRun]] = {}
     for i, pre in kept:
         if pre[7] is not None:
@@ -697,7 +697,7 @@ def normalize_session(
 
     # Runs without a created_at of their own are placed at the session's start.
     default = session_created if session_created is not None else math.inf
-    runs: list[Run] = []
+    runs: list[Run | tuple] = []  # Runs, or their fields up to `tools` (see `_finish_run`)
     if legacy:
         memory = _doc(doc.get("memory"), "memory")
         items = _run_list(memory.get("runs"), "memory.runs")
@@ -708,7 +708,7 @@ def normalize_session(
     else:
         embedded = _array_runs(_run_list(doc.get("runs"), "runs"), window, lambda r: r.get("created_at"))
         collection = [_finish_run(pre, i, default, session_model) for i, pre in _collection_runs(pres, window)]
-        seen = {r.run_id for r in collection if r.run_id is not None}
+        seen = {r[0] for r in collection if r[0] is not None} if embedded else None
         for i, r in embedded:
             if r.get("run_id") is None or _str(r["run_id"]) not in seen:  # the runs collection wins
                 position = _position(r, i)
@@ -719,11 +719,11 @@ def normalize_session(
                 )
         runs.extend(collection)
 
-    runs.sort(key=lambda r: (r.created_at, r.position))
-    start = session_created if session_created is not None else (runs[0].created_at if runs else None)
+    runs.sort(key=_BY_TIME)
+    start = session_created if session_created is not None else (runs[0][2] if runs else None)
     if start is None or math.isinf(start) or not window.contains(start):
         return None
-    if math.isinf(runs[-1].created_at if runs else 0.0):
+    if math.isinf(runs[-1][2] if runs else 0.0):
         raise BadDocument("a run has no created_at and neither has the session")
     return Session(
         info=SessionInfo(
@@ -737,22 +737,23 @@ def normalize_session(
             session_start=start,
         ),
         runs=tuple(assign_trees(runs)),
-        unknown_statuses=sum(r.status == "UNKNOWN" for r in runs),
+        unknown_statuses=[r[4] for r in runs].count("UNKNOWN"),
     )
 
 
-def assign_trees(runs: list[Run]) -> list[Run]:
+def assign_trees(runs: list[Run | tuple]) -> list[Run]:
     """Order, top-level flag and tree (the order of the top-level run each run's
-    `parent_run_id` chain leads to; -1 when it leads nowhere)."""
+    `parent_run_id` chain leads to; -1 when it leads nowhere); `runs` may hold only
+    the fields up to `tools` (0 run_id, 1 parent_run_id)."""
     top_order: dict[str, int] = {}
     parent: dict[str, str | None] = {}
     n_top = 0
     for r in runs:
-        if r.run_id is not None:
-            parent.setdefault(r.run_id, r.parent_run_id)
-        if r.parent_run_id is None:
-            if r.run_id is not None:
-                top_order.setdefault(r.run_id, n_top)
+        if r[0] is not None:
+            parent.setdefault(r[0], r[1])
+        if r[1] is None:
+            if r[0] is not None:
+                top_order.setdefault(r[0], n_top)
             n_top += 1
 
     def root(run_id: str | None) -> int:
@@ -767,9 +768,9 @@ def assign_trees(runs: list[Run]) -> list[Run]:
     out: list[Run] = []
     k = 0
     for i, r in enumerate(runs):  # `_make`, not `_replace`: a tuple built in C
-        if r.parent_run_id is None:
+        if r[1] is None:
             out.append(_make_run((*r[:16], i, True, k)))
             k += 1
         else:
-            out.append(_make_run((*r[:16], i, False, root(r.parent_run_id))))
+            out.append(_make_run((*r[:16], i, False, root(r[1]))))
     return out
