@@ -17,7 +17,7 @@ from bson.objectid import ObjectId
 
 from transforms import encodable
 from transforms.records import KNOWN_STATUSES, Run, Session, SessionInfo, ToolCall
-from transforms.timestamps import BadTimestamp, to_epoch
+from transforms.timestamps import MAX_EPOCH, MIN_EPOCH, BadTimestamp, to_epoch
 from transforms.window import Window
 
 # agno 2.0.x–2.1.0 stored these session fields as JSON strings.
@@ -488,11 +488,17 @@ def _quick_pre_read(rd: Mapping[str, Any], window: Window | None) -> PreRun | No
             return None
         if type(run_id) is not str or not run_id.isascii() or stamp is None:
             return None
-        created = to_epoch(stamp)
+        created = float(stamp) if type(stamp) is int and MIN_EPOCH < stamp < MAX_EPOCH else to_epoch(stamp)
+        updated = rd.get("updated_at")
+        updated = (
+            float(updated) if type(updated) is int and MIN_EPOCH < updated < MAX_EPOCH else _epoch_or_oldest(updated)
+        )
         order = (str(_id), run_id)
-        index = _run_index(rd)
+        index = rd.get("run_index")
+        if type(index) is not int:
+            index = _run_index(rd)
         if window is not None and created >= window.end:  # set aside
-            return (_id, order, created, None, index, None, _epoch_or_oldest(rd.get("updated_at")), run_id)
+            return (_id, order, created, None, index, None, updated, run_id)
         data = rd.get("run_data")
         if type(data) is not dict or encodable.problem(rd) is not None:
             return None
@@ -561,7 +567,13 @@ def _quick_pre_read(rd: Mapping[str, Any], window: Window | None) -> PreRun | No
             if duration is False:
                 return None
             tools.append((name, t.get("tool_call_error") is True, duration))
-        status = _status(rd.get("status") if rd.get("status") is not None else data.get("status"))
+        status = rd.get("status")
+        if status is None:
+            status = data.get("status")
+        if type(status) is str and (upper := status.upper()) in KNOWN_STATUSES:
+            status = upper
+        else:
+            status = _status(status)
         fields = (
             run_id, parent, created, 0 if index is None else index, status, provider, model,
             inp, out, total, cache, reasoning, *times, ttft, tuple(tools),
