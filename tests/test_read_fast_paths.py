@@ -260,3 +260,65 @@ def test_a_line_with_one_wrapper_reads_as_json_util(line):
     assert want[0] == got[0]
     assert (same(want[1], got[1]) and json.dumps(want[1], default=repr) == json.dumps(got[1], default=repr)
             if want[0] == "ok" else want[1:] == got[1:])  # fmt: skip
+
+
+class _Unprintable:
+    def __str__(self):
+        raise ValueError("no text")
+
+
+class _Key(str):
+    pass
+
+
+def _nested(levels: int, leaf, key="k"):
+    doc = leaf
+    for i in range(levels):
+        doc = {key: doc} if i % 2 else [doc]
+    return doc
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"a": 1},
+        {1: "x"},
+        {None: 1, "b": [1]},
+        {1.5: 2, True: 3},
+        {(1, 2): 1},
+        {_Key("k"): 1},
+        {"\ud800": 1},
+        {1: "\ud800"},
+        {"a": ["\udfff"]},
+        {"a": 2**64, "b": -(2**63) - 1},
+        {1: 2**70},
+        {"a": ObjectId(b"0123456789ab"), "d": dt.datetime(2024, 1, 1), "f": [math.nan, math.inf]},
+        {"a": _Unprintable()},
+        {1: _Unprintable()},
+        {"a": b"\xff", "s": {1, 2}},
+        _nested(253, 1),
+        _nested(254, 1),
+        _nested(255, 1),
+        _nested(300, "\ud800"),
+        _nested(200, {1: "x"}),
+        _nested(300, {1: "x"}),
+        {2: _nested(260, 2**70)},
+    ],
+)
+def test_text_problem_is_the_one_pass_answer(doc):
+    import orjson
+
+    from transforms import encodable
+
+    def one_pass(doc):
+        try:
+            orjson.dumps(doc, default=str, option=orjson.OPT_NON_STR_KEYS)
+            return None
+        except TypeError as exc:
+            if "surrogates" in str(exc):
+                return encodable._UNICODE
+            if "Recursion limit" in str(exc):
+                return encodable._TOO_DEEP
+        return encodable._json_problem(doc)
+
+    assert encodable.problem(doc) == one_pass(doc)
