@@ -578,7 +578,7 @@ def _quick_pre_read(rd: Mapping[str, Any], window: Window | None) -> PreRun | No
             run_id, parent, created, 0 if index is None else index, status, provider, model,
             inp, out, total, cache, reasoning, *times, ttft, tuple(tools),
         )  # fmt: skip
-        return (_id, order, created, fields, index, None, _epoch_or_oldest(rd.get("updated_at")), run_id)
+        return (_id, order, created, fields, index, None, updated, run_id)
     except Exception:  # noqa: BLE001 - `_pre_read_run` reads it, and gives the reason
         return None
 
