@@ -40,6 +40,11 @@ def _height(text: bytes) -> int:
 def problem(doc: Any) -> str | None:
     """Why `doc` cannot be read as text the coders carry, or None when it can."""
     if orjson is not None:
+        try:  # keys all strings (nearly every document): faster without OPT_NON_STR_KEYS
+            orjson.dumps(doc, default=str)
+            return None
+        except TypeError:
+            pass  # maybe a key that is no string: the answer is below
         try:  # every key and string at C speed; values JSON lacks (ObjectId, datetime) by str
             orjson.dumps(doc, default=str, option=orjson.OPT_NON_STR_KEYS)
             return None

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from bson.objectid import ObjectId
+
 from transforms import encodable
 from transforms.records import KNOWN_STATUSES, Run, Session, SessionInfo, ToolCall
-from transforms.timestamps import BadTimestamp, to_epoch
+from transforms.timestamps import MAX_EPOCH, MIN_EPOCH, BadTimestamp, to_epoch
 from transforms.window import Window
 
 # agno 2.0.x–2.1.0 stored these session fields as JSON strings.
@@ -448,9 +451,136 @@ def pre_read_run(rd: Mapping[str, Any], window: Window | None = None) -> PreRun:
     """`rd` as a PreRun (see there); set aside when created at or after `window`'s end.
     Never raises: an unexpected error is the PreRun's reason (see InternalError)."""
     try:
-        return _pre_read_run(rd, window)
+        return _quick_pre_read(rd, window) or _pre_read_run(rd, window)
     except Exception as exc:  # noqa: BLE001 - a bug must show in the counts, never stop the run (§5)
         return None, ("None", "None"), math.nan, None, None, internal_reason(exc), -math.inf, None
+
+
+def _plain_count(value: Any) -> int | None:
+    """`_count(value)` when it is None or an int in range, else None (only `_count` can tell)."""
+    if value is None:
+        return 0
+    return value if type(value) is int and 0 <= value <= INT64_MAX else None
+
+
+def _plain_seconds(value: Any, limit: float) -> Any:
+    """`_seconds(value, …, limit)` when it is None or a float in range, else False (only
+    `_seconds` can tell)."""
+    if value is None or (type(value) is float and 0.0 <= value <= limit and value != math.inf):
+        return value
+    return False
+
+
+def _quick_pre_read(rd: Mapping[str, Any], window: Window | None) -> PreRun | None:
+    """What `_pre_read_run` gives for an agno3 run document of the common shape (plain
+    types, every value in range, no workflow), read without its frames per field; None
+    when the document is any other: `_pre_read_run` reads it (and any error it raises
+    here, so the reason is its own)."""
+    try:
+        if type(rd) is not dict:
+            return None
+        oid, run_id, stamp = rd.get("_id"), rd.get("run_id"), rd.get("created_at")
+        if type(oid) is ObjectId:
+            _id = str(oid)  # 24 hex digits
+        elif oid is None or (type(oid) is str and oid.isascii()):
+            _id = oid
+        else:
+            return None
+        if type(run_id) is not str or not run_id.isascii() or stamp is None:
+            return None
+        created = float(stamp) if type(stamp) is int and MIN_EPOCH < stamp < MAX_EPOCH else to_epoch(stamp)
+        updated = rd.get("updated_at")
+        updated = (
+            float(updated) if type(updated) is int and MIN_EPOCH < updated < MAX_EPOCH else _epoch_or_oldest(updated)
+        )
+        order = (str(_id), run_id)
+        index = rd.get("run_index")
+        if type(index) is not int:
+            index = _run_index(rd)
+        if window is not None and created >= window.end:  # set aside
+            return (_id, order, created, None, index, None, updated, run_id)
+        data = rd.get("run_data")
+        if type(data) is not dict or encodable.problem(rd) is not None:
+            return None
+        metrics = data.get("metrics")
+        if metrics is None:
+            metrics = {}
+        elif type(metrics) is not dict:
+            return None
+        provider, model, parent = data.get("model_provider"), data.get("model"), rd.get("parent_run_id")
+        if parent is None:
+            parent = data.get("parent_run_id")
+        for text in (provider, model, parent):
+            if text is not None and type(text) is not str:
+                return None
+        if "step_executor_runs" in data or data.get("workflow_id"):
+            return None
+
+        get = metrics.get
+        inp, out = _plain_count(get("input_tokens")), _plain_count(get("output_tokens"))
+        total = get("total_tokens")
+        total = (None if inp is None or out is None else inp + out) if total is None else _plain_count(total)
+        cache = get("cache_read_tokens")
+        if cache is None:
+            cache = get("cached_tokens")
+            if cache is None and get("prompt_tokens_details") is not None:
+                return None
+        reasoning = get("reasoning_tokens")
+        if reasoning is None and get("completion_tokens_details") is not None:
+            return None
+        cache, reasoning = _plain_count(cache), _plain_count(reasoning)
+        if inp is None or out is None or total is None or total > INT64_MAX or cache is None or reasoning is None:
+            return None
+        ttft = get("time_to_first_token")
+        times = (_plain_seconds(get("cost"), math.inf), _plain_seconds(get("duration"), YEAR_S))
+        ttft = False if type(ttft) is list else _plain_seconds(ttft, math.inf)
+        if times[0] is False or times[1] is False or ttft is False:
+            return None
+
+        calls = data.get("tools")
+        if calls is None or calls == []:
+            messages = data.get("messages")
+            if messages is None:
+                messages = []
+            elif type(messages) is not list:
+                return None
+            calls = []
+            for m in messages:
+                role = m.get("role") if type(m) is dict else False
+                if role is not None and type(role) is not str:
+                    return None
+                if role == "tool" and m.get("from_history") is not True:
+                    calls.append(m)
+        elif type(calls) is not list:
+            return None
+        tools = []
+        for t in calls:
+            if type(t) is not dict:
+                return None
+            name, tm = t.get("tool_name"), t.get("metrics")
+            if tm is None:
+                tm = {}
+            if (name is not None and type(name) is not str) or type(tm) is not dict:
+                return None
+            duration = tm.get("duration")
+            duration = _plain_seconds(tm.get("time") if duration is None else duration, YEAR_S)
+            if duration is False:
+                return None
+            tools.append((name, t.get("tool_call_error") is True, duration))
+        status = rd.get("status")
+        if status is None:
+            status = data.get("status")
+        if type(status) is str and (upper := status.upper()) in KNOWN_STATUSES:
+            status = upper
+        else:
+            status = _status(status)
+        fields = (
+            run_id, parent, created, 0 if index is None else index, status, provider, model,
+            inp, out, total, cache, reasoning, *times, ttft, tuple(tools),
+        )  # fmt: skip
+        return (_id, order, created, fields, index, None, updated, run_id)
+    except Exception:  # noqa: BLE001 - `_pre_read_run` reads it, and gives the reason
+        return None
 
 
 def _pre_read_run(rd: Mapping[str, Any], window: Window | None) -> PreRun:
@@ -490,22 +620,26 @@ def _read_run_doc(rd: Mapping[str, Any], position: int, default: Any, model: tup
     )
 
 
-def _finish_run(pre: PreRun, position: int, default: float, model: tuple[str | None, str | None]) -> Run:
-    """The Run `_read_run_doc` would have read from the document `pre` was read from."""
+_make_run, _make_tool_call = Run._make, ToolCall._make
+_BY_TIME = operator.itemgetter(2, 3)  # (created_at, position)
+
+
+def _finish_run(pre: PreRun, position: int, default: float, model: tuple[str | None, str | None]) -> tuple:
+    """The fields up to `tools` of the Run `_read_run_doc` would have read from the
+    document `pre` was read from (`assign_trees` makes the Run)."""
     fields, index, error = pre[3], pre[4], pre[5]
     if error is not None:
         raise InternalError(error) if error.startswith("internal error: ") else BadDocument(error)
-    run_id, parent, created_at, _, status, provider, model_id, *numbers, tools = fields
-    return Run(
-        run_id,
-        parent,
-        default if created_at is None else created_at,
+    provider, model_id, tools = fields[5], fields[6], fields[15]
+    return (
+        *fields[:2],
+        default if fields[2] is None else fields[2],
         index if index is not None else position,
-        status,
+        fields[4],
         model[0] if provider is None else provider,
         model[1] if model_id is None else model_id,
-        *numbers,
-        tuple(ToolCall(*t) for t in tools),
+        *fields[7:15],
+        tuple(map(_make_tool_call, tools)) if tools else (),
     )
 
 
@@ -516,7 +650,8 @@ def _after_end(created: float | None, window: Window) -> bool:
 def _collection_runs(pres: list[PreRun], window: Window) -> list[tuple[int, PreRun]]:
     """(position, PreRun) of the runs that count: cut at the window end first, then one
     document per run_id, the latest `updated_at`, then the greater `_id` (FEATURES.md §2)."""
-    kept = [(i, pre) for i, pre in enumerate(pres) if not _after_end(pre[2], window)]
+    end = window.end
+    kept = [(i, pre) for i, pre in enumerate(pres) if pre[2] is None or not pre[2] >= end]  # NaN is kept
     best: dict[str, tuple[int, PreRun]] = {}
     for i, pre in kept:
         if pre[7] is not None:
@@ -574,7 +709,7 @@ def normalize_session(
 
     # Runs without a created_at of their own are placed at the session's start.
     default = session_created if session_created is not None else math.inf
-    runs: list[Run] = []
+    runs: list[Run | tuple] = []  # Runs, or their fields up to `tools` (see `_finish_run`)
     if legacy:
         memory = _doc(doc.get("memory"), "memory")
         items = _run_list(memory.get("runs"), "memory.runs")
@@ -585,7 +720,7 @@ def normalize_session(
     else:
         embedded = _array_runs(_run_list(doc.get("runs"), "runs"), window, lambda r: r.get("created_at"))
         collection = [_finish_run(pre, i, default, session_model) for i, pre in _collection_runs(pres, window)]
-        seen = {r.run_id for r in collection if r.run_id is not None}
+        seen = {r[0] for r in collection if r[0] is not None} if embedded else None
         for i, r in embedded:
             if r.get("run_id") is None or _str(r["run_id"]) not in seen:  # the runs collection wins
                 position = _position(r, i)
@@ -596,11 +731,11 @@ def normalize_session(
                 )
         runs.extend(collection)
 
-    runs.sort(key=lambda r: (r.created_at, r.position))
-    start = session_created if session_created is not None else (runs[0].created_at if runs else None)
+    runs.sort(key=_BY_TIME)
+    start = session_created if session_created is not None else (runs[0][2] if runs else None)
     if start is None or math.isinf(start) or not window.contains(start):
         return None
-    if math.isinf(runs[-1].created_at if runs else 0.0):
+    if math.isinf(runs[-1][2] if runs else 0.0):
         raise BadDocument("a run has no created_at and neither has the session")
     return Session(
         info=SessionInfo(
@@ -614,22 +749,23 @@ def normalize_session(
             session_start=start,
         ),
         runs=tuple(assign_trees(runs)),
-        unknown_statuses=sum(r.status == "UNKNOWN" for r in runs),
+        unknown_statuses=[r[4] for r in runs].count("UNKNOWN"),
     )
 
 
-def assign_trees(runs: list[Run]) -> list[Run]:
+def assign_trees(runs: list[Run | tuple]) -> list[Run]:
     """Order, top-level flag and tree (the order of the top-level run each run's
-    `parent_run_id` chain leads to; -1 when it leads nowhere)."""
+    `parent_run_id` chain leads to; -1 when it leads nowhere); `runs` may hold only
+    the fields up to `tools` (0 run_id, 1 parent_run_id)."""
     top_order: dict[str, int] = {}
     parent: dict[str, str | None] = {}
     n_top = 0
     for r in runs:
-        if r.run_id is not None:
-            parent.setdefault(r.run_id, r.parent_run_id)
-        if r.parent_run_id is None:
-            if r.run_id is not None:
-                top_order.setdefault(r.run_id, n_top)
+        if r[0] is not None:
+            parent.setdefault(r[0], r[1])
+        if r[1] is None:
+            if r[0] is not None:
+                top_order.setdefault(r[0], n_top)
             n_top += 1
 
     def root(run_id: str | None) -> int:
@@ -643,10 +779,10 @@ def assign_trees(runs: list[Run]) -> list[Run]:
 
     out: list[Run] = []
     k = 0
-    for i, r in enumerate(runs):
-        if r.parent_run_id is None:
-            out.append(r._replace(order=i, top=True, tree=k))
+    for i, r in enumerate(runs):  # `_make`, not `_replace`: a tuple built in C
+        if r[1] is None:
+            out.append(_make_run((*r[:16], i, True, k)))
             k += 1
         else:
-            out.append(r._replace(order=i, top=False, tree=root(r.parent_run_id)))
+            out.append(_make_run((*r[:16], i, False, root(r[1]))))
     return out

@@ -104,14 +104,28 @@ def _convert(raw: bytes, doc: Any, line: str) -> Any:
         if not wrappers and b"\\u0024" not in raw:
             return doc
         if type(doc) is dict and b"\\u0024" not in raw:
+            if wrappers == 1 and type(v := doc.get("_id")) is dict and len(v) == 1:
+                # The common line: its one `"$` is the `_id`'s ObjectId (or so it seems).
+                first = next(iter(v))
+                if first[:1] == "$" and type(inner := v[first]) is not dict and type(inner) is not list:
+                    doc["_id"] = json_util.object_hook(v, _JSON_OPTIONS)
+                    return doc
             # Usually the wrappers are top-level values (`_id`, dates): convert those and
             # stop when they hold every `"$` of the line.
+            # Each counted key is its own `"$` in the line, so when they account for all
+            # of them, no top-level key starts with `$` either.
             seen = 0
             for k, v in doc.items():
-                if type(v) is dict and v and next(iter(v))[:1] == "$":
-                    seen += _dollar_keys(v)
-                    doc[k] = _extended(v)
-            if seen == wrappers and not any(k[:1] == "$" for k in doc):
+                if type(v) is dict and v:
+                    first = next(iter(v))
+                    if first[:1] == "$":
+                        if len(v) == 1 and type(inner := v[first]) is not dict and type(inner) is not list:
+                            seen += 1  # {"$oid": "…"}, {"$date": "…"}: the hook alone
+                            doc[k] = json_util.object_hook(v, _JSON_OPTIONS)
+                        else:
+                            seen += _dollar_keys(v)
+                            doc[k] = _extended(v)
+            if seen == wrappers:
                 return doc
             doc = orjson.loads(raw)
         return _extended(doc)
