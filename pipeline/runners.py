@@ -14,6 +14,7 @@ import math
 import os
 import platform
 import shlex
+import time
 from typing import Any
 
 import apache_beam as beam
@@ -33,27 +34,55 @@ JAR_MAIN_CLASSES = {
 }
 
 
-# The DirectRunner's mode when the user chose none is Beam's: in-memory, one process
-# (docs/benchmarks.md, "Default mode and memory"): on this shared 2-core machine it was as
-# fast as multi_processing × 2 at 100k and faster at 5k and 10k, in 0.9 GB instead of 1.8.
-# `--direct_running_mode=multi_processing --direct_num_workers=N` for dedicated cores.
-
-
 # The DirectRunner's mode when the user chose none (docs/benchmarks.md, "Default mode"):
 # multi_processing with a worker per idle core for a pipeline of at least this many
 # sessions (estimated), when two or more cores are idle; else Beam's in-memory mode
 # (below it, or on busy cores, starting workers costs more than they gain).
 MULTI_PROCESSING_MIN_SESSIONS = 20_000
+IDLE_SAMPLE_S = 0.25  # how long idle_cores watches the cores
+
+
+def _cpu_times() -> dict[int, tuple[int, int]]:
+    """Per CPU number, (all jiffies, idle + iowait jiffies) from /proc/stat; {} elsewhere."""
+    try:
+        with open("/proc/stat", encoding="ascii") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return {}
+    times = {}
+    for line in lines:
+        name, *fields = line.split()
+        if name[:3] == "cpu" and name[3:].isdigit() and len(fields) >= 5:
+            values = [int(v) for v in fields[:8]]
+            times[int(name[3:])] = (sum(values), values[3] + values[4])
+    return times
+
+
+def busy_cores(interval: float = IDLE_SAMPLE_S) -> float:
+    """How many of this process's cores other work keeps busy: measured over `interval`
+    (Linux), else the last minute's load average. The load average trails by a minute:
+    right after a busy minute it still counts cores that are idle now."""
+    cores = os.sched_getaffinity(0)
+    before = _cpu_times()
+    if before:
+        time.sleep(interval)
+        after = _cpu_times()
+        shares = [
+            1 - (after[c][1] - before[c][1]) / (after[c][0] - before[c][0])
+            for c in cores
+            if c in before and c in after and after[c][0] > before[c][0]
+        ]
+        if shares:
+            return sum(shares)
+    try:
+        return os.getloadavg()[0]
+    except OSError:  # no load average on this system: take the cores as idle
+        return 0.0
 
 
 def idle_cores() -> int:
-    """The cores this process may use, less the last minute's load average (whole cores)."""
-    cores = len(os.sched_getaffinity(0))
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # no load average on this system: take the cores as idle
-        load = 0.0
-    return max(0, cores - math.floor(load))
+    """The cores this process may use, less those busy (a core counts as busy from half on)."""
+    return max(0, len(os.sched_getaffinity(0)) - math.floor(busy_cores() + 0.5))
 
 
 def default_direct_mode(beam_args: list[str], sessions: int | None) -> list[str]:

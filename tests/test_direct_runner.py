@@ -136,11 +136,37 @@ def test_the_default_mode_is_what_docs_benchmarks_says(monkeypatch):
     assert "multi_processing" in doc and "idle core" in doc and "20,000 sessions" in doc
 
 
-@pytest.mark.parametrize(("load", "idle"), [(0.0, 4), (0.99, 4), (1.0, 3), (2.7, 2), (9.0, 0)])
-def test_idle_cores_are_the_cores_less_the_load(monkeypatch, load, idle):
+@pytest.mark.parametrize(("load", "idle"), [(0.0, 4), (0.49, 4), (0.5, 3), (2.7, 1), (9.0, 0)])
+def test_without_proc_stat_idle_cores_are_the_cores_less_the_load(monkeypatch, load, idle):
     monkeypatch.setattr(runners.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(runners, "_cpu_times", dict)
     monkeypatch.setattr(runners.os, "getloadavg", lambda: (load, 0.0, 0.0))
     assert runners.idle_cores() == idle
+
+
+def test_idle_cores_are_measured_on_the_process_cores_now(monkeypatch):
+    """/proc/stat sampled twice: cpu1 busy 80 % of the interval, cpu2 30 %, cpu3 not this
+    process's; the load average (a minute behind) is not asked."""
+    samples = iter([
+        {0: (1000, 900), 1: (1000, 500), 2: (1000, 100), 3: (1000, 0)},
+        {0: (1100, 1000), 1: (1100, 520), 2: (1100, 170), 3: (1100, 0)},
+    ])  # fmt: skip
+    monkeypatch.setattr(runners.os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    monkeypatch.setattr(runners, "_cpu_times", lambda: next(samples))
+    monkeypatch.setattr(runners.time, "sleep", lambda s: None)
+    monkeypatch.setattr(runners.os, "getloadavg", lambda: pytest.fail("the load average was read"))
+    assert runners.busy_cores() == pytest.approx(1.1)
+    samples = iter([{0: (0, 0), 1: (0, 0), 2: (0, 0)}, {0: (100, 100), 1: (100, 20), 2: (100, 70)}])
+    assert runners.idle_cores() == 2  # 1.1 busy: one core
+
+
+def test_proc_stat_is_read_as_linux_writes_it():
+    times = runners._cpu_times()
+    if not Path("/proc/stat").exists():
+        assert times == {}
+        return
+    assert set(runners.os.sched_getaffinity(0)) <= set(times)
+    assert all(total >= idle >= 0 for total, idle in times.values())
 
 
 def test_the_default_mode_gives_the_in_memory_rows(monkeypatch, tmp_path):
