@@ -104,12 +104,6 @@ def _convert(raw: bytes, doc: Any, line: str) -> Any:
         if not wrappers and b"\\u0024" not in raw:
             return doc
         if type(doc) is dict and b"\\u0024" not in raw:
-            if wrappers == 1 and type(v := doc.get("_id")) is dict and len(v) == 1:
-                # The common line: its one `"$` is the `_id`'s ObjectId (or so it seems).
-                first = next(iter(v))
-                if first[:1] == "$" and type(inner := v[first]) is not dict and type(inner) is not list:
-                    doc["_id"] = json_util.object_hook(v, _JSON_OPTIONS)
-                    return doc
             # Usually the wrappers are top-level values (`_id`, dates): convert those and
             # stop when they hold every `"$` of the line.
             # Each counted key is its own `"$` in the line, so when they account for all
