@@ -149,9 +149,10 @@ def run(argv: Sequence[str] | None = None) -> int:
             return attempt.guarded(lambda: _build_jar(cfg, beam_args, attempt, info, jar))
 
         def run_and_publish() -> int:
-            info["slices"], sessions = slices.choose(cfg, runner)
+            plan = slices.choose(cfg, runner, beam_args)
+            info["slices"] = plan.count
             with Lease(attempt.run_dir, run_id) as lease:
-                slices.run(cfg, beam_args, attempt.run_dir, info["slices"], sessions)
+                slices.run(cfg, beam_args, attempt.run_dir, plan.count, plan.sessions, plan.at_once)
                 return _publish(attempt, info, _CLUSTER_HINT, lease)
 
         return attempt.guarded(run_and_publish)

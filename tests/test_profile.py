@@ -266,3 +266,33 @@ def test_number_hash_is_the_same_one_by_one_and_over_an_array():
     assert one_by_one == _hash_numbers(values).tolist()
     assert one_by_one[0] == one_by_one[1] and one_by_one[2] == one_by_one[3]
     assert all(0.0 <= h < 1.0 for h in one_by_one) and len(set(one_by_one)) == len(values) - 2
+
+
+def test_bucket_keys_over_an_array_are_the_keys_one_by_one():
+    """A batch's DDSketch keys come from numpy's log, a merged value's from math.log:
+    they must be the same for every value, also where the two logs could differ in the
+    last bit and move a key: at the bucket edges GAMMA**k and a few ulps around them,
+    for ints beyond 2**53, subnormals, the largest floats, negatives, and zeros."""
+    import random
+
+    from transforms.profile import GAMMA, _bucket_add, _buckets_add
+
+    rnd = random.Random(11)
+    edges = [GAMMA**k for k in range(-3000, 3000, 7)]
+    values = [
+        *edges,
+        *(math.nextafter(e, math.inf) for e in edges),
+        *(math.nextafter(e, 0.0) for e in edges),
+        *(-e for e in edges[::5]),
+        *(rnd.lognormvariate(0, 20) for _ in range(5000)),
+        2**53 + 1, 2**63 - 1, -(2**63), 7, 1, -1, 0, 0.0, -0.0, 5e-324, 1.7976931348623157e308,
+    ]  # fmt: skip
+    counts = [rnd.randrange(1, 50) for _ in values]
+    one_by_one = {"pos": {}, "neg": {}, "zero": 0}
+    for value, count in zip(values, counts):
+        _bucket_add(one_by_one, value, count)
+    batched = {"pos": {}, "neg": {}, "zero": 0}
+    _buckets_add(batched, values, counts)
+    assert batched == one_by_one
+    assert one_by_one["zero"] == sum(c for v, c in zip(values, counts) if v == 0)
+    assert len(one_by_one["pos"]) > 1000 and len(one_by_one["neg"]) > 100

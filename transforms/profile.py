@@ -153,15 +153,13 @@ def add_values(acc: dict[str, Any], values: list[Any], kind: str) -> None:
 
 def _sketch_batch(acc: dict[str, Any], values: list[Any], counts: list[int], kind: str) -> None:
     """Distinct values with their counts into the sketches, as `_add_value` adds them
-    one by one: the KMV hashes merged with numpy, the buckets' keys with `math.log`
-    as `_bucket` computes them (numpy's log may differ in the last bit, and a key must
-    not depend on which path a value took)."""
+    one by one: the KMV hashes merged with numpy, the buckets' keys as `_buckets_add`
+    computes them."""
     hashes = _hash_numbers(values) if kind in NUMERIC else np.array([_hash(v) for v in values])
     kmv = np.union1d(np.asarray(acc["kmv"], dtype=np.float64), hashes)[:KMV_K]
     acc["kmv"] = kmv.tolist()
     if kind in NUMERIC:
-        for value, count in zip(values, counts):
-            _bucket_add(acc, value, count)
+        _buckets_add(acc, values, counts)
         return
     mg = acc["mg"]
     for value, count in zip(values, counts):
@@ -192,6 +190,33 @@ def _bucket_add(acc: dict[str, Any], value: float, count: int) -> None:
         acc["neg"][key] = acc["neg"].get(key, 0) + count
     else:
         acc["zero"] += count
+
+
+_LOG_GAMMA = math.log(GAMMA)
+_NEAR = 1e-9  # of a whole number: where a last-bit difference of log could move a key
+
+
+def _buckets_add(acc: dict[str, Any], values: list[Any], counts: list[int]) -> None:
+    """`_bucket_add` of each (value, count), the keys computed over arrays: numpy's log
+    may differ from `math.log` in the last bit, and a key must not depend on which path
+    a value took, so a quotient within _NEAR of a whole number takes `_bucket`'s key."""
+    x = np.asarray(values, dtype=np.float64)  # as math.log converts an int
+    c = np.asarray(counts, dtype=np.int64)
+    acc["zero"] += int(c[x == 0].sum())
+    for side, mask in (("pos", x > 0), ("neg", x < 0)):
+        if not mask.any():
+            continue
+        v = np.abs(x[mask])
+        q = np.log(v) / _LOG_GAMMA
+        keys = np.ceil(q).astype(np.int64)
+        below = q - np.floor(q)
+        for i in np.flatnonzero((below < _NEAR) | (below > 1 - _NEAR)):
+            keys[i] = _bucket(float(v[i]))
+        found, where = np.unique(keys, return_inverse=True)
+        totals = np.bincount(where, weights=c[mask])  # exact: whole numbers below 2**53
+        counter = acc[side]
+        for key, n in zip(found.tolist(), totals.tolist()):
+            counter[key] = counter.get(key, 0) + int(n)
 
 
 def _kmv_add(acc: dict[str, Any], h: float) -> None:
