@@ -4,6 +4,8 @@ in-memory stream of documents like a server read: same documents, same rows."""
 from __future__ import annotations
 
 import functools
+import itertools
+import operator
 import os
 import re
 from collections.abc import Iterator
@@ -146,8 +148,32 @@ def _named_session_id(raw: bytes) -> Any:
     hide as `"session\\u005fid"`): a string inside a string has its quotes escaped, so
     the document's top-level session_id, if it has a string one, is that value. (A
     line without one, but naming one deeper down, is still in exactly one slice.)"""
-    if b"\\u" in raw:
+    at = raw.find(b'"session_id"')
+    if at < 0 or (b"\\" in raw and b"\\u" in raw):  # `\\` first: a byte is found faster than two
         return _UNDECIDED
+    # The common `"session_id": "value"` found with bytes methods, each `"session_id"`
+    # where `raw.count` would find it: then these matches are the regex's own (a match
+    # elsewhere would be one more `"session_id"` apart from them, which count finds too).
+    key = at + 15
+    end = raw.find(b'"', key) + 1
+    if not end or not raw.startswith(b': "', at + 12):
+        return _regex_session_id(raw)
+    value = raw[key : end - 1]
+    same = b': "' + value + b'"'
+    while (at := raw.find(b'"session_id"', at + 12)) >= 0:
+        if at < end or not raw.startswith(same, at + 12):
+            return _regex_session_id(raw)
+        end = at + 12 + len(same)
+    if b"\\" in value:
+        return _regex_session_id(raw)
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return _UNDECIDED
+
+
+def _regex_session_id(raw: bytes) -> Any:
+    """`_named_session_id` for any line (without its `\\u` test)."""
     found = _SESSION_ID.findall(raw)
     if not found or len(found) != raw.count(b'"session_id"') or found.count(found[0]) != len(found):
         return _UNDECIDED
@@ -325,8 +351,12 @@ def read_line_range(path: str, start: int, end: int) -> Iterator[bytes]:
         yield raw
 
 
+READ_BLOCK_BYTES = 1 << 20
+
+
 def read_lines_at(path: str, start: int, end: int) -> Iterator[tuple[int, bytes]]:
-    """(byte offset, line) of the lines that start in [start, end) (see read_line_range)."""
+    """(byte offset, line) of the lines that start in [start, end) (see read_line_range),
+    read in blocks of READ_BLOCK_BYTES and split with bytes methods."""
     from apache_beam.io.filesystem import CompressionTypes
 
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
@@ -334,15 +364,35 @@ def read_lines_at(path: str, start: int, end: int) -> Iterator[tuple[int, bytes]
         if start > 0:
             handle.seek(start - 1)
             pos += len(handle.readline()) - 1  # the rest of a line that started before `start`
-        while pos < end:
-            at = pos
-            raw = handle.readline()
-            if not raw:
-                return
-            pos += len(raw)
+        left = end - pos  # bytes up to `end` not read yet
+        head: list[bytes] = []  # the start of a line the blocks so far did not end
+        while left > 0:
+            block = handle.read(min(READ_BLOCK_BYTES, left))
+            if not block:
+                break
+            left -= len(block)
+            if b"\n" not in block:
+                head.append(block)
+                continue
+            lines = block.split(b"\n")
+            if head:
+                head.append(lines[0])
+                lines[0] = b"".join(head)
+                head = []
+            tail = lines.pop()
+            # offset of line i: pos + the lengths of the lines before it + i newlines
+            offsets = map(operator.add, itertools.accumulate(map(len, lines), initial=pos), itertools.count())
+            if b"\r" in block or b"\r" in lines[0]:  # (`offsets` keep reading the unstripped lines)
+                lines = [raw[:-1] if raw[-1:] == b"\r" else raw for raw in lines]
+            yield from zip(offsets, lines)
+            pos = end - left - len(tail)
+            if tail:
+                head.append(tail)
+        if head:  # a line that starts before `end` and ends after it (or at the file's end)
+            raw = b"".join(head) + handle.readline()
             if raw[-1:] == b"\n":
                 raw = raw[:-2] if raw[-2:-1] == b"\r" else raw[:-1]
-            yield at, raw
+            yield pos, raw
 
 
 def lines_before(path: str, offset: int) -> int:
