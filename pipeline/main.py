@@ -149,10 +149,9 @@ def run(argv: Sequence[str] | None = None) -> int:
             return attempt.guarded(lambda: _build_jar(cfg, beam_args, attempt, info, jar))
 
         def run_and_publish() -> int:
-            plan = slices.choose(cfg, runner, beam_args)
-            info["slices"] = plan.count
+            info["slices"], sessions = slices.choose(cfg, runner)
             with Lease(attempt.run_dir, run_id) as lease:
-                slices.run(cfg, beam_args, attempt.run_dir, plan.count, plan.sessions, plan.at_once)
+                slices.run(cfg, beam_args, attempt.run_dir, info["slices"], sessions)
                 return _publish(attempt, info, _CLUSTER_HINT, lease)
 
         return attempt.guarded(run_and_publish)

@@ -120,12 +120,9 @@ def _parser() -> Parser:
     add("since_last", "start where the last published window under --output ended; --end_date defaults to "
         "today 00:00 UTC", action="store_true")  # fmt: skip
     add("read_ranges", "time ranges read in parallel", doc_default="0: one per week, at most 16", metavar="N")
-    add("slices", "run the window as N pipeline runs, each on the sessions with crc32(session_id) mod N = k, "
-        "one manifest over all; one after another, or on the DirectRunner from 10,000 sessions of a dump or the "
-        "simulated source one per idle core at a time", doc_default="0: about one per 100,000 sessions on the "
-        "DirectRunner, per 100,000 ÷ idle cores when they run at once (a multiple of the cores), 1 elsewhere and "
-        "with --num_shards 1",
-        metavar="N")  # fmt: skip
+    add("slices", "run the window as N pipeline runs one after another, each on the sessions with "
+        "crc32(session_id) mod N = k, one manifest over all", doc_default="0: about one per 100,000 sessions on the "
+        "DirectRunner, 1 elsewhere and with --num_shards 1", metavar="N")  # fmt: skip
     add("glue_table", "register each published window in this Glue table", metavar="DATABASE.TABLE")
     add("max_quarantined_share", "fail the run, publishing nothing, when more than this share (0..1) of the "
         "window's input is quarantined or unreadable: (quarantined + unreadable_records) / (those + rows_written)",

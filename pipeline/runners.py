@@ -39,10 +39,6 @@ JAR_MAIN_CLASSES = {
 # sessions (estimated), when two or more cores are idle; else Beam's in-memory mode
 # (below it, or on busy cores, starting workers costs more than they gain).
 MULTI_PROCESSING_MIN_SESSIONS = 20_000
-# A window of a source that a slice re-reads cheaply (a dump, the simulated source) runs
-# instead as slices at the same time, a process per idle core (pipeline/slice_pool.py),
-# from this many sessions on (docs/benchmarks.md, "Default mode").
-SLICES_AT_ONCE_MIN_SESSIONS = 10_000
 IDLE_SAMPLE_S = 0.25  # how long idle_cores watches the cores
 
 
@@ -89,26 +85,13 @@ def idle_cores() -> int:
     return max(0, len(os.sched_getaffinity(0)) - math.floor(busy_cores() + 0.5))
 
 
-def _mode_given(beam_args: list[str]) -> bool:
-    return any(arg.split("=", 1)[0] in ("--direct_running_mode", "--direct_num_workers") for arg in beam_args)
-
-
-def slices_at_once(beam_args: list[str], sessions: int | None) -> int:
-    """How many slices of a window (of a source that a slice re-reads cheaply) the
-    DirectRunner runs at the same time when `beam_args` name no running mode and no
-    number of workers: one per idle core from SLICES_AT_ONCE_MIN_SESSIONS sessions on
-    (`sessions`: an estimate, None when unknown) with two or more idle cores, else 1."""
-    if _mode_given(beam_args) or sessions is None or sessions < SLICES_AT_ONCE_MIN_SESSIONS:
-        return 1
-    workers = idle_cores()
-    return workers if workers >= 2 else 1
-
-
 def default_direct_mode(beam_args: list[str], sessions: int | None) -> list[str]:
     """The flags the DirectRunner gets when `beam_args` name no running mode and no
     number of workers (see MULTI_PROCESSING_MIN_SESSIONS); `sessions`: an estimate, None
     when unknown."""
-    if _mode_given(beam_args) or sessions is None or sessions < MULTI_PROCESSING_MIN_SESSIONS:
+    if any(arg.split("=", 1)[0] in ("--direct_running_mode", "--direct_num_workers") for arg in beam_args):
+        return []
+    if sessions is None or sessions < MULTI_PROCESSING_MIN_SESSIONS:
         return []
     workers = idle_cores()
     if workers < 2:

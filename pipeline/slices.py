@@ -17,13 +17,6 @@ per 100,000 sessions (from a cheap estimate of the window's size), elsewhere 1
 (Spark and Flink spill their shuffles to disk). The cost is reading the input once
 per slice: cheap for dumps and the simulated source, one more server read per slice
 for MongoDB.
-
-Slices run at the same time when that is cheap and pays (pipeline/runners.py
-`slices_at_once`): on the DirectRunner, with no running mode given, a window of a
-source that a slice re-reads cheaply runs as slices in processes of their own, one
-per idle core, each in Beam's in-memory mode (pipeline/slice_pool.py); the number of
-slices is then a multiple of the processes, and a slice about SESSIONS_PER_SLICE ÷
-processes sessions: the memory of the sessions held at once stays that of one slice.
 """
 
 from __future__ import annotations
@@ -31,13 +24,11 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import NamedTuple
 
 from pipeline.graph import build
 from pipeline.options import Config
 from pipeline.publish import sum_counts
-from pipeline.runners import new_pipeline, short_name, slices_at_once
-from pipeline.slice_pool import run_at_once
+from pipeline.runners import new_pipeline, short_name
 from pipeline.sources import source_for
 from transforms.slicing import Slice
 
@@ -52,68 +43,37 @@ def is_direct(runner: str) -> bool:
     return short_name(runner) in _DIRECT
 
 
-class Plan(NamedTuple):
-    count: int  # slices
-    sessions: int | None  # about how many the window holds; None: unknown or not asked
-    at_once: int = 1  # slices run at the same time, each in a process of its own
-
-
-def choose(cfg: Config, runner: str, beam_args: list[str] | tuple[str, ...] = ()) -> Plan:
-    """How the window is run: see the module's docstring. The estimate also picks the
-    DirectRunner's default mode (pipeline/runners.py)."""
+def choose(cfg: Config, runner: str) -> tuple[int, int | None]:
+    """(how many slices the window is run in, about how many sessions it holds, None
+    when unknown or not asked): --slices, else see the module's docstring. The
+    estimate also picks the DirectRunner's default mode (pipeline/runners.py)."""
     if not is_direct(runner):
-        return Plan(cfg.slices or 1, None)
-    source = source_for(cfg)
-    n, how = source.estimate()
-    at_once = slices_at_once(list(beam_args), n) if source.rereads_cheaply else 1
+        return cfg.slices or 1, None
+    n, how = source_for(cfg).estimate()
     if cfg.slices:
-        count = cfg.slices
-    elif cfg.num_shards == 1:
+        return cfg.slices, n
+    if cfg.num_shards == 1:
         # One file was asked for; slices would write one per slice.
         log.info("one slice (--num_shards 1 asks for one file); --slices N bounds the memory, with N files")
-        return Plan(1, n)
-    elif n is None:
+        return 1, n
+    if n is None:
         log.info("one slice: %s (--slices N runs the window in N)", how)
-        return Plan(1, n)
-    else:
-        # SESSIONS_PER_SLICE bounds the sessions held at once, by all processes together
-        count = max(at_once, math.ceil(n * at_once / SESSIONS_PER_SLICE))
-        count = math.ceil(count / at_once) * at_once  # every process gets as many slices
-    at_once = min(at_once, count)
-    if at_once > 1:
-        log.info("%d slices, %d at a time in processes of their own: %s", count, at_once, how)
-    elif count > 1:
+        return 1, n
+    count = max(1, math.ceil(n / SESSIONS_PER_SLICE))
+    if count > 1:
         log.info("%d slices, one after another: %s (at most %s a slice)", count, how, f"{SESSIONS_PER_SLICE:,}")
-    return Plan(count, n, at_once)
+    return count, n
 
 
 class SliceFailed(RuntimeError):
     """A slice of a sliced window failed; the message names it."""
 
 
-def run(
-    cfg: Config, beam_args: list[str], run_dir: str, count: int, sessions: int | None = None, at_once: int = 1
-) -> None:
-    """Run the window's `count` slices into `run_dir`, one after another or `at_once` at
-    a time; raises on the first failure (the caller publishes nothing then).
-    `sessions`: the window's estimated size, for the DirectRunner's default mode."""
+def run(cfg: Config, beam_args: list[str], run_dir: str, count: int, sessions: int | None = None) -> None:
+    """Run the window's `count` slices into `run_dir`, one after another; raises on the
+    first failure (the caller publishes nothing then). `sessions`: the window's
+    estimated size, for the DirectRunner's default mode."""
     t0 = time.monotonic()
-    if at_once > 1:
-        tasks = [(cfg, beam_args, run_dir, k, count) for k in range(count)]
-        took: list[float] = []
-
-        def done(k: int, seconds: float) -> None:
-            took.append(seconds)
-            # the slices not yet started, a round of `at_once` at a time (those running end first)
-            rounds = math.ceil(max(0, count - len(took) - (at_once - 1)) / at_once)
-            part = Slice(k, count)
-            _log_slice(part, slice_counts(run_dir, part), seconds, rounds * sum(took) / len(took))
-
-        def failed(k: int, why: str) -> SliceFailed:
-            return SliceFailed(f"{Slice(k, count).describe()} failed: {why}")
-
-        run_at_once(tasks, at_once, done, failed)
-        return
     for k in range(count):
         part = Slice(k, count)
         started = time.monotonic()
@@ -126,10 +86,7 @@ def run(
             first = (str(exc).strip() or type(exc).__name__).splitlines()[0]
             raise SliceFailed(f"{part.describe()} failed: {first}") from exc
         if not part.whole:
-            elapsed = time.monotonic() - t0
-            _log_slice(
-                part, slice_counts(run_dir, part), time.monotonic() - started, elapsed / (k + 1) * (count - k - 1)
-            )
+            _log_slice(part, slice_counts(run_dir, part), time.monotonic() - started, time.monotonic() - t0)
 
 
 def slice_counts(run_dir: str, part: Slice) -> dict[str, int]:
@@ -137,7 +94,9 @@ def slice_counts(run_dir: str, part: Slice) -> dict[str, int]:
     return sum_counts(run_dir, part.tag)[0]
 
 
-def _log_slice(part: Slice, counts: dict[str, int], seconds: float, left: float) -> None:
+def _log_slice(part: Slice, counts: dict[str, int], seconds: float, elapsed: float) -> None:
+    done = part.index + 1
+    left = elapsed / done * (part.count - done)
     log.info(
         "%s: %s sessions read, %s rows, %s quarantined in %.1f s (%.0f sessions/s)%s",
         part.describe(),
@@ -146,5 +105,5 @@ def _log_slice(part: Slice, counts: dict[str, int], seconds: float, left: float)
         f"{counts.get('quarantined', 0):,}",
         seconds,
         counts.get("sessions_read", 0) / max(seconds, 1e-9),
-        f"; about {left:.0f} s left" if left > 0 else "",
+        f"; about {left:.0f} s left" if done < part.count else "",
     )

@@ -34,10 +34,6 @@ COUNT_MAX_MS = 5_000  # how long the server may count the window's sessions
 class Source:
     """What the launcher and the graph need of a source of the window."""
 
-    # Whether reading it once per slice is cheap (a file read, generating): slices may
-    # then run at the same time, each reading the source (pipeline/slices.py).
-    rereads_cheaply = True
-
     def __init__(self, cfg: Config):
         self.cfg = cfg
 
@@ -107,8 +103,6 @@ class DumpSource(Source):
 
 
 class MongoSource(Source):
-    rereads_cheaply = False  # a slice is a whole server read of the window: the server's work grows with K
-
     def check(self) -> None:
         import pymongo.errors
 

@@ -19,7 +19,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from bson import ObjectId
 from dataset_io import DOCUMENTS, dataset_dir, read_dataset, read_manifest, read_quarantine, run_pipeline, write_dump
 
-from pipeline import runners, slices, sources
+from pipeline import slices, sources
 from pipeline.options import UsageError, parse
 from pipeline.sources import source_for
 from transforms import read_mongo
@@ -407,9 +407,7 @@ def config(*argv: str):
     return parse([*argv, *DATES], {})[0]
 
 
-def test_auto_slices_on_the_direct_runner_only(caplog, monkeypatch):
-    """One slice process at a time (one idle core); at the same time: tests/test_slice_pool.py."""
-    monkeypatch.setattr(runners, "idle_cores", lambda: 1)
+def test_auto_slices_on_the_direct_runner_only(caplog):
     caplog.set_level(logging.INFO, logger="session_features")
     big = config("--source", "simulated://?sessions=250001")
     assert slices.choose(big, "DirectRunner")[0] == 3
