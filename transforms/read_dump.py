@@ -205,7 +205,7 @@ class ParseJsonLine(beam.DoFn):
     coders take) is an unreadable record on the quarantine output, and reading goes on.
 
     With a slice of the window, only the lines of that slice, decided as early as the
-    line allows: by the session_id its bytes name (a regular expression), else right
+    line allows: by the session_id its bytes name (`_named_session_id`), else right
     after orjson parsed it, else after the Extended JSON conversion (a wrapper as
     session_id). A line with no usable session_id is in slice 0."""
 
@@ -414,7 +414,7 @@ def lines_before(path: str, offset: int) -> int:
 class ParseLineRange(ParseJsonLine):
     """The documents (of the slice) of the lines that start in a byte range of a JSON-lines
     file. Lines are read and filtered here, not handed to the runner one by one: a line
-    of another slice costs a regular expression (or an orjson parse) and nothing more.
+    of another slice costs a search of its bytes (or an orjson parse) and nothing more.
     An unreadable line's record names the file, its byte offset and line number."""
 
     def process(self, element: tuple[str, int, int]) -> Iterator[Any]:
