@@ -18,6 +18,7 @@ setup(
         "numpy>=2.0,<3",
         "boto3>=1.35",
         "orjson>=3.9,<4",  # fast dump reading; without it json_util reads the same documents
+        "msgspec>=0.18,<0.20",  # a dump's run lines decoded into the fields the rules read
         "jinja2>=3.1,<4",  # report.html (the launcher only)
     ],
     package_data={"pipeline": ["templates/*.html"]},

@@ -9,7 +9,10 @@ seconds, best of 3), for docs/benchmarks.md:
   random lists of 1–12 durations (the same values: checked);
 - the join: Beam's `CoGroupByKey` vs the job's `GroupBySession` (values pickled to
   bytes) over the 10k dump's keyed sessions and bundled pre-read runs, each in a
-  pipeline of its own on the in-memory FnApiRunner (the same groups: tests/test_fast_paths.py).
+  pipeline of its own on the in-memory FnApiRunner (the same groups: tests/test_fast_paths.py);
+- a run line to its (session_id, PreRun): the full path (parse as json_util would,
+  key_run, pre_read) vs msgspec's projection (`transforms/run_lines.py`), every line
+  of the runs file (the same answers: checked, and tests/test_run_lines.py).
 """
 
 from __future__ import annotations
@@ -75,6 +78,35 @@ def _join_cpu(join: str, sessions: list, runs: list) -> float:
     return time.process_time() - t
 
 
+def _run_lines(lines: list[str]) -> dict[str, float]:
+    import apache_beam as beam
+
+    from transforms.normalize import pre_read
+    from transforms.read_dump import _UNDECIDED, ParseJsonLine, key_run
+    from transforms.run_lines import read_run_line
+    from transforms.window import parse_window
+
+    window = parse_window(*data.WINDOW)
+    parse = ParseJsonLine("run").parse
+    raws = [line.encode() for line in lines]
+
+    def full(raw: bytes) -> list:
+        return [
+            pre_read(keyed, window)
+            for doc in parse(raw, _UNDECIDED, {})
+            for keyed in key_run(doc, window)
+            if not isinstance(keyed, beam.pvalue.TaggedOutput)
+        ]
+
+    fast = [read_run_line(raw, window) for raw in raws]
+    assert all(f is None or [f] == full(raw) for f, raw in zip(fast, raws))
+    return {
+        "run_lines_fast_share": sum(f is not None for f in fast) / len(raws),
+        "run_line_full_path_s": best(lambda: [full(raw) for raw in raws]),
+        "run_line_msgspec_s": best(lambda: [read_run_line(raw, window) for raw in raws]),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.pieces")
     p.add_argument("--runs", help="a runs .jsonl file (default: the 10k bench dump's)")
@@ -101,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         "numpy_percentile_s": best(lambda: [(numpy.percentile(x, 50), numpy.percentile(x, 95)) for x in samples]),
         "hand_percentile_s": best(lambda: [(_percentile(x, 50), _percentile(x, 95)) for x in samples]),
     }
+    out.update(_run_lines(lines))
     sessions, runs = _join_inputs(data.dump_folder(10_000, 2).folder)
     out["join_sessions"], out["join_run_lists"] = len(sessions), len(runs)
     for _ in range(3):  # alternating, best of 3

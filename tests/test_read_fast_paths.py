@@ -71,6 +71,8 @@ def mutated(rng: random.Random, rd: dict) -> dict:
             data["metrics"][rng.choice(METRICS)] = rng.choice(ODD)
         elif where == 3 and isinstance(data, dict) and isinstance(data.get("tools"), list) and data["tools"]:
             tool = rng.choice(data["tools"])
+            if not isinstance(tool, dict):  # an earlier change made the list odd
+                continue
             key = rng.choice(["tool_name", "tool_call_error", "metrics", "metrics.duration", "metrics.time"])
             if key.startswith("metrics.") and isinstance(tool.get("metrics"), dict):
                 tool["metrics"][key[8:]] = rng.choice(ODD)

@@ -163,8 +163,9 @@ class BundleRuns(beam.DoFn):
     def start_bundle(self) -> None:
         self.held: dict[Any, list[PreRun]] = {}
 
-    def process(self, element: tuple[Any, dict]) -> Iterator[tuple[Any, list[PreRun]]]:
-        key, pre = pre_read(element, self.window)
+    def process(self, element: tuple[Any, Any]) -> Iterator[tuple[Any, list[PreRun]]]:
+        # a document, or a dump's run line already pre-read (transforms/run_lines.py)
+        key, pre = element if type(element[1]) is tuple else pre_read(element, self.window)
         try:
             runs = self.held.get(key)
         except TypeError:  # a key that is no dict key: it crosses alone

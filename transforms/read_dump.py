@@ -25,6 +25,7 @@ except ImportError:  # optional: json_util alone gives the same documents, slowe
 
 from transforms.quarantine import MAX_NESTING, bson_deeper_than, deeper_than, json_deeper_than, mark_bad_text
 from transforms.records import Quarantined
+from transforms.run_lines import read_run_line
 from transforms.slicing import WHOLE, Slice
 from transforms.window import Window, considered
 
@@ -415,16 +416,29 @@ class ParseLineRange(ParseJsonLine):
     """The documents (of the slice) of the lines that start in a byte range of a JSON-lines
     file. Lines are read and filtered here, not handed to the runner one by one: a line
     of another slice costs a search of its bytes (or an orjson parse) and nothing more.
-    An unreadable line's record names the file, its byte offset and line number."""
+    An unreadable line's record names the file, its byte offset and line number.
+
+    With `runs_window`, a file of run documents: a plain run line becomes its
+    (session_id, PreRun) here, keyed and pre-read for that window (transforms/run_lines.py),
+    and only the others are documents."""
+
+    def __init__(self, what: str, part: Slice = WHOLE, runs_window: Window | None = None):
+        super().__init__(what, part)
+        self.runs_window = runs_window
 
     def process(self, element: tuple[str, int, int]) -> Iterator[Any]:
         path = element[0]
         whole, holds = self.part.whole, self.part.holds
+        window, quick = self.runs_window, self.runs_window is not None
         first: list[int] = []  # (offset of the range's first line, lines before it), once needed
 
         for i, (offset, raw) in enumerate(read_lines_at(*element)):
             key = _UNDECIDED if whole else _named_session_id(raw)
             if key is _UNDECIDED or holds(key):
+                # a sliced run's undecided line is the full path's to place
+                if quick and (whole or key is not _UNDECIDED) and (run := read_run_line(raw, window)) is not None:
+                    yield run
+                    continue
                 yield from self.parse(raw, key, {"place": functools.partial(_place, path, first, i, offset)})
 
 
@@ -440,9 +454,10 @@ class ReadDumpCollection(beam.PTransform):
     """Every document of one collection in a dump folder (JSON-lines files in parallel
     byte ranges; BSON files sequentially), or those of one slice of the window."""
 
-    def __init__(self, folder: str, collection: str, what: str, part: Slice = WHOLE):
+    def __init__(self, folder: str, collection: str, what: str, part: Slice = WHOLE, runs_window: Window | None = None):
         super().__init__()
         self.folder, self.collection, self.what, self.part = folder, collection, what, part
+        self.runs_window = runs_window  # see ParseLineRange
 
     def expand(self, pbegin):
         parts = []
@@ -462,7 +477,9 @@ class ReadDumpCollection(beam.PTransform):
                     | f"Ranges{i}" >> beam.Create(line_ranges(path, size))
                     | f"Spread{i}" >> beam.Reshuffle()
                     | f"Parse{i}"
-                    >> beam.ParDo(ParseLineRange(self.what, self.part)).with_outputs(QUARANTINE, main="docs")
+                    >> beam.ParDo(ParseLineRange(self.what, self.part, self.runs_window)).with_outputs(
+                        QUARANTINE, main="docs"
+                    )
                 )
             parts.append(parsed.docs)
             quarantine.append(parsed[QUARANTINE])
@@ -498,7 +515,12 @@ def key_run(doc: dict, window: Window) -> Iterator[Any]:
     non-empty string) goes to the join, so the orphan check counts the ones created in
     the window there (no separate refs: see transforms.normalize.JoinAndNormalize). One
     without (absent, null, empty, not a string, not valid Unicode) belongs to no session that exists: an
-    orphan, counted here when its created_at is in the window or absent (FEATURES.md §5)."""
+    orphan, counted here when its created_at is in the window or absent (FEATURES.md §5).
+    A dump's plain run line arrives keyed and pre-read, a (session_id, PreRun) tuple
+    (see ParseLineRange): it goes on as it is."""
+    if type(doc) is tuple:
+        yield doc
+        return
     sid = doc.get("session_id")
     if usable_session_id(sid):
         yield sid, doc
@@ -550,7 +572,9 @@ class ReadDump(beam.PTransform):
         sessions, bad_sessions = pbegin | "SessionFiles" >> ReadDumpCollection(
             self.folder, self.collection, "session", self.part
         )
-        runs, bad_runs = pbegin | "RunFiles" >> ReadDumpCollection(self.folder, self.runs_collection, "run", self.part)
+        runs, bad_runs = pbegin | "RunFiles" >> ReadDumpCollection(
+            self.folder, self.runs_collection, "run", self.part, runs_window=self.window
+        )
         out = (sessions, runs) | "Shape" >> ShapeDocuments(self.window)
         out["quarantine"] = (out["quarantine"], bad_sessions, bad_runs) | "AllBadInput" >> beam.Flatten()
         self._read = out
