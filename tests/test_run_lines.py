@@ -20,7 +20,7 @@ from test_read_fast_paths import WINDOW, mutated, run_docs
 
 from transforms import read_dump, run_lines
 from transforms.features import ComputeFeatures
-from transforms.normalize import NormalizeSessions, pre_read
+from transforms.normalize import BundleRuns, NormalizeSessions, pre_read
 from transforms.read_dump import _UNDECIDED, ParseJsonLine, ReadDump, key_run
 from transforms.window import Window
 
@@ -61,12 +61,16 @@ UNREAD = [
     b"NaN", b"Infinity", b"-Infinity", b"1e400", b"-1e400", b"123456789012345678901234567890", b"-0", b"1E2",
     b'"\\ud800"', b'"\\u0041"', b'"\\n\\"q\\""', b'{"$date": "bad"}', b'{"$numberLong": "5"}', b'{"$oid": 1}',
     b'"a$b"', b'"$x"', b'"\\"$q"', b'"\xff\xfe"', b'"d\xc3\xa9j\xc3\xa0"', b"[" * 101 + b"]" * 101,
-    b"[" * 60 + b"]" * 60, b'{"a": [1, {"b": null}]}', b"true", b"null",
+    b"[" * 60 + b"]" * 60, b'{"a": [1, {"b": null}]}', b"true", b"null", b'"a\x01b"', b'"a\tb"', b'"a\x7fb"',
+    b"1e-400", b"01", b"1.", b"+1", b"0x10",
 ]  # fmt: skip
 READ_KEYS = [b"_id", b"run_id", b"session_id", b"created_at", b"updated_at", b"run_index", b"status", b"run_data",
-             b"metrics", b"input_tokens", b"tools", b"tool_name", b"model", b"parent_run_id"]  # fmt: skip
+             b"metrics", b"input_tokens", b"tools", b"tool_name", b"model", b"parent_run_id", b"duration",
+             b"time_to_first_token", b"cost", b"total_tokens"]  # fmt: skip
 VALUES = [b"5", b"null", b'"x"', b"1.5", b"[]", b"{}", b'{"$oid": "0123456789abcdef01234567"}', b"NaN", b"1e400",
-          b"-3", b"9223372036854775808", b'"\\u0041"', b'"COMPLETED"', b"true"]  # fmt: skip
+          b"-3", b"9223372036854775808", b'"\\u0041"', b'"COMPLETED"', b"true", b"1e-400", b"4.9e-324", b"-0.0",
+          b"2.2250738585072014e-308", b"1.7976931348623157e308", b"0.1e1", b"1E+2", b"123.456e-2", b"31536000.5",
+          b'"a\x01"', b"1733750816.25", b"2e9"]  # fmt: skip
 
 
 def text_mutated(raw: bytes, rng: random.Random) -> bytes:
@@ -220,3 +224,50 @@ def test_a_dump_reads_the_same_with_and_without_the_fast_path(tmp_path, monkeypa
 
     with TestPipeline() as p:
         assert_that(_outcome(p, folder), equal_to(plain))
+
+
+def test_quoted_dollars_count_as_bytes_count():
+    rng = random.Random(3)
+    for _ in range(20000):
+        raw = bytes(rng.choice(b'"$ab\\{') for _ in range(rng.randint(0, 12)))
+        assert run_lines._quoted_dollars(raw) == raw.count(b'"$'), raw
+
+
+def test_the_reader_bundles_a_sessions_plain_run_lines(tmp_path, monkeypatch):
+    """ParseLineRange sends the PreRuns of plain run lines as (session_id, [PreRun, …])
+    lists (at most HELD_SESSIONS sessions held, so one session's runs may leave in
+    several lists) and every other line as its document: grouped and flattened, the
+    runs are exactly those the full path reads, each once."""
+    monkeypatch.setattr(read_dump.ParseLineRange, "HELD_SESSIONS", 2)
+    sids = ["s1", "s1", "s2", "s3", "s1", "s4", "s2", "s2", "s5"]
+    lines = [
+        json.dumps(
+            {"_id": {"$oid": f"{i:024x}"}, "run_id": f"run{i}", "session_id": sid, "created_at": 1733100000 + i,
+             "run_data": {"metrics": {"input_tokens": i}}}
+            | ({"note": "\\u00e9"} if i == 4 else {})  # an escape: the full path's
+        )
+        for i, sid in enumerate(sids)
+    ]  # fmt: skip
+    path = tmp_path / "agno_runs.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    expected = {}
+    for raw in path.read_bytes().splitlines():
+        for key, pre in full_path(raw, WINDOW):
+            expected.setdefault(key, []).append(pre)
+
+    with TestPipeline() as p:
+        read = (
+            p
+            | beam.Create([(str(path), 0, path.stat().st_size)])
+            | beam.ParDo(read_dump.ParseLineRange("run", runs_window=WINDOW))
+        )
+        kinds = read | "Kinds" >> beam.Map(lambda e: type(e[1]).__name__ if type(e) is tuple else "document")
+        assert_that(kinds | beam.combiners.Count.PerElement(), equal_to([("list", 6), ("document", 1)]), label="Kinds")
+        got = (
+            read
+            | beam.FlatMap(key_run, WINDOW)
+            | "Bundle" >> beam.ParDo(BundleRuns(WINDOW))
+            | beam.GroupByKey()
+            | beam.MapTuple(lambda k, lists: (k, sorted(pre for lst in lists for pre in lst)))
+        )
+        assert_that(got, equal_to([(k, sorted(v)) for k, v in expected.items()]))

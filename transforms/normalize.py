@@ -164,8 +164,10 @@ class BundleRuns(beam.DoFn):
         self.held: dict[Any, list[PreRun]] = {}
 
     def process(self, element: tuple[Any, Any]) -> Iterator[tuple[Any, list[PreRun]]]:
-        # a document, or a dump's run line already pre-read (transforms/run_lines.py)
-        key, pre = element if type(element[1]) is tuple else pre_read(element, self.window)
+        if type(element[1]) is list:  # a dump's run lines, pre-read and bundled as here (ParseLineRange)
+            yield element
+            return
+        key, pre = pre_read(element, self.window)
         try:
             runs = self.held.get(key)
         except TypeError:  # a key that is no dict key: it crosses alone

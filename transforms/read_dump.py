@@ -418,9 +418,13 @@ class ParseLineRange(ParseJsonLine):
     of another slice costs a search of its bytes (or an orjson parse) and nothing more.
     An unreadable line's record names the file, its byte offset and line number.
 
-    With `runs_window`, a file of run documents: a plain run line becomes its
-    (session_id, PreRun) here, keyed and pre-read for that window (transforms/run_lines.py),
-    and only the others are documents."""
+    With `runs_window`, a file of run documents: a plain run line becomes its PreRun
+    here, read for that window (transforms/run_lines.py), and the PreRuns of a session
+    that a range holds leave together as one (session_id, [PreRun, …]) element (at
+    most HELD_SESSIONS held at once), as BundleRuns would make them; only the other
+    lines are documents."""
+
+    HELD_SESSIONS = 2048
 
     def __init__(self, what: str, part: Slice = WHOLE, runs_window: Window | None = None):
         super().__init__(what, part)
@@ -431,15 +435,24 @@ class ParseLineRange(ParseJsonLine):
         whole, holds = self.part.whole, self.part.holds
         window, quick = self.runs_window, self.runs_window is not None
         first: list[int] = []  # (offset of the range's first line, lines before it), once needed
+        held: dict[str, list] = {}
 
         for i, (offset, raw) in enumerate(read_lines_at(*element)):
             key = _UNDECIDED if whole else _named_session_id(raw)
             if key is _UNDECIDED or holds(key):
                 # a sliced run's undecided line is the full path's to place
                 if quick and (whole or key is not _UNDECIDED) and (run := read_run_line(raw, window)) is not None:
-                    yield run
+                    runs = held.get(run[0])
+                    if runs is not None:
+                        runs.append(run[1])
+                        continue
+                    if len(held) >= self.HELD_SESSIONS:
+                        yield from held.items()
+                        held = {}
+                    held[run[0]] = [run[1]]
                     continue
                 yield from self.parse(raw, key, {"place": functools.partial(_place, path, first, i, offset)})
+        yield from held.items()
 
 
 def _place(path: str, first: list[int], i: int, offset: int) -> dict[str, Any]:
@@ -516,8 +529,8 @@ def key_run(doc: dict, window: Window) -> Iterator[Any]:
     the window there (no separate refs: see transforms.normalize.JoinAndNormalize). One
     without (absent, null, empty, not a string, not valid Unicode) belongs to no session that exists: an
     orphan, counted here when its created_at is in the window or absent (FEATURES.md §5).
-    A dump's plain run line arrives keyed and pre-read, a (session_id, PreRun) tuple
-    (see ParseLineRange): it goes on as it is."""
+    A dump's plain run lines arrive keyed and pre-read, a (session_id, [PreRun, …])
+    tuple (see ParseLineRange): it goes on as it is."""
     if type(doc) is tuple:
         yield doc
         return

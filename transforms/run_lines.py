@@ -75,9 +75,19 @@ def _entries(entries: list[_Entry] | None) -> list[dict[str, Any]] | None:
     ]  # fmt: skip
 
 
+def _quoted_dollars(raw: bytes) -> int:
+    """`raw.count(b'"$')`, with a byte search (memchr) when the line has at most one `$`."""
+    at = raw.find(b"$")
+    if at < 0:
+        return 0
+    if raw.find(b"$", at + 1) < 0:
+        return 1 if raw[at - 1 : at] == b'"' else 0
+    return raw.count(b'"$')
+
+
 def read_run_line(raw: bytes, window: Window | None) -> tuple[str, PreRun] | None:
     """(session_id, PreRun) of a plain run line (see the module's text), else None."""
-    if b"\\u" in raw or raw.count(b"{") + raw.count(b"[") > MAX_NESTING:
+    if (b"\\" in raw and b"\\u" in raw) or raw.count(b"{") + raw.count(b"[") > MAX_NESTING:
         return None  # escapes can hide a `$` key or a lone surrogate; deep lines are checked whole
     if not raw.isascii():
         try:
@@ -89,14 +99,15 @@ def read_run_line(raw: bytes, window: Window | None) -> tuple[str, PreRun] | Non
     except _REFUSED:
         return None
     doc_id = line.id
+    dollars = _quoted_dollars(raw)
     if type(doc_id) is _Oid:
-        if raw.count(b'"$') != 1:
+        if dollars != 1:
             return None
         try:
             doc_id = ObjectId(doc_id.oid)
         except Exception:  # noqa: BLE001 - json_util refuses it: the full path says how
             return None
-    elif b'"$' in raw:
+    elif dollars:
         return None
     sid = line.session_id
     if type(sid) is not str or not sid:
