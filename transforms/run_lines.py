@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 from bson import ObjectId
+from msgspec.structs import asdict
 
 from transforms.formats import PreRun, _quick_pre_read
 from transforms.quarantine import MAX_NESTING
@@ -66,13 +67,7 @@ _REFUSED = (msgspec.DecodeError, msgspec.ValidationError)
 
 
 def _entries(entries: list[_Entry] | None) -> list[dict[str, Any]] | None:
-    if entries is None:
-        return None
-    return [
-        {"role": e.role, "from_history": e.from_history, "tool_name": e.tool_name, "metrics": e.metrics,
-         "tool_call_error": e.tool_call_error}
-        for e in entries
-    ]  # fmt: skip
+    return None if entries is None else [asdict(e) for e in entries]
 
 
 def _quoted_dollars(raw: bytes) -> int:
@@ -116,15 +111,12 @@ def read_run_line(raw: bytes, window: Window | None) -> tuple[str, PreRun] | Non
     if data is not None:
         if data.step_executor_runs is not msgspec.UNSET:
             return None
-        data = {
-            "metrics": data.metrics, "model_provider": data.model_provider, "model": data.model,
-            "parent_run_id": data.parent_run_id, "workflow_id": data.workflow_id, "status": data.status,
-            "tools": _entries(data.tools), "messages": _entries(data.messages),
-        }  # fmt: skip
-    doc = {
-        "_id": doc_id, "run_id": line.run_id, "parent_run_id": line.parent_run_id, "status": line.status,
-        "run_index": line.run_index, "created_at": line.created_at, "updated_at": line.updated_at,
-        "run_data": data,
-    }  # fmt: skip
+        data = asdict(data)
+        del data["step_executor_runs"]  # absent, as the quick reader must see it
+        data["tools"], data["messages"] = _entries(data["tools"]), _entries(data["messages"])
+    # the document as the quick reader reads it: the read fields, by their JSON names
+    doc = asdict(line)
+    del doc["id"]
+    doc["_id"], doc["run_data"] = doc_id, data
     pre = _quick_pre_read(doc, window)
     return None if pre is None else (sid, pre)
