@@ -166,6 +166,30 @@ def test_lines_the_fast_path_leaves_to_the_full_one(raw):
     assert run_lines.read_run_line(raw, WINDOW) is None
 
 
+_LINE = b'{"_id": %s, "session_id": "s", "run_id": "r", "created_at": %d, "run_data": {%s}}'
+
+
+@pytest.mark.parametrize(
+    ("oid", "created", "data"),
+    [
+        # counts the quick reader leaves to the full one: OpenAI's nested details
+        (b"null", 1733750816, b'"metrics": {"input_tokens": 9, "output_tokens": 2,'
+                              b' "prompt_tokens_details": {"cached_tokens": 3}}'),
+        (b"null", 1733750816, b'"metrics": {"input_tokens": 9, "output_tokens": 2,'
+                              b' "completion_tokens_details": {"reasoning_tokens": 1}}'),
+        (b"null", 1733750816, b'"metrics": {"input_tokens": 9, "output_tokens": 2, "cached_tokens": 4}'),
+        # an ObjectId's text with spaces, which json_util's ObjectId() skips
+        (b'{"$oid": "0123456789abcdef  234567"}', 1733750816, b'"metrics": {}'),
+        # a workflow run created after the window: set aside before it is read
+        (b'{"$oid": "0123456789abcdef01234567"}', 1736000000, b'"workflow_id": "w", "step_executor_runs": []'),
+        (b"null", 1733750816, b'"messages": [{"role": "tool", "tool_name": "t", "from_history": true},'
+                              b' {"role": "tool", "tool_name": "u", "metrics": {"time": 2.0}}, {"role": "user"}]'),
+    ],
+)  # fmt: skip
+def test_metrics_ids_and_messages_the_quick_reader_knows_read_the_same(oid, created, data):
+    check(_LINE % (oid, created, data), WINDOW)
+
+
 def test_a_plain_line_is_read_fast():
     raw = (
         b'{"_id": {"$oid": "0123456789ABCDEF01234567"}, "session_id": "s1", "run_id": "r1", "created_at": 1733750816,'
